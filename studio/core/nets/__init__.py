@@ -1,0 +1,27 @@
+"""Networks: generators and discriminators compatible with the reference pix2pix/CycleGAN weights.
+
+Importing this package registers every architecture, so ``build(arch, params)`` knows them all.
+"""
+
+from .detect import clean_state_dict, detect_generator, load_into
+from .discriminators import NLayerDiscriminator, PixelDiscriminator
+from .norms import init_weights
+from .registry import REFERENCE_PRESETS, architectures, build, register
+from .resnet import MobileResnetGenerator, ResnetGenerator
+from .unet import UnetGenerator
+
+__all__ = [
+    "REFERENCE_PRESETS",
+    "MobileResnetGenerator",
+    "NLayerDiscriminator",
+    "PixelDiscriminator",
+    "ResnetGenerator",
+    "UnetGenerator",
+    "architectures",
+    "build",
+    "clean_state_dict",
+    "detect_generator",
+    "init_weights",
+    "load_into",
+    "register",
+]

@@ -1,0 +1,67 @@
+"""The command line contract other issues build on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import torch
+from conftest import photo
+from helpers import save_cyclegan
+
+from studio.cli import main
+from studio.core.images import read_image, write_image
+
+
+def test_models_list_show_and_remove(capsys):
+    save_cyclegan("tiny")
+    assert main(["models", "list"]) == 0
+    assert "tiny" in capsys.readouterr().out
+    assert main(["models", "list", "--json"]) == 0
+    (entry,) = json.loads(capsys.readouterr().out)
+    assert entry["name"] == "tiny" and entry["kind"] == "cyclegan" and entry["directions"] == ["a2b", "b2a"]
+    assert main(["models", "show", "tiny", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["networks"]["G_A"]["arch"] == "resnet_generator"
+    assert main(["models", "show", "tiny"]) == 0
+    assert "resnet_generator" in capsys.readouterr().out
+    assert main(["models", "remove", "tiny", "--yes"]) == 0
+    assert main(["models", "show", "tiny"]) == 1
+    assert "no model named 'tiny'" in capsys.readouterr().err
+
+
+def test_translate_one_file_to_a_file(tmp_path, capsys):
+    save_cyclegan("tiny")
+    write_image(tmp_path / "in.jpg", photo("chelsea", (120, 90)))
+    assert main(["translate", "--model", "tiny", "--direction", "b2a", "-q", str(tmp_path / "in.jpg"),
+                 "-o", str(tmp_path / "out.webp")]) == 0
+    assert read_image(tmp_path / "out.webp").size == (120, 90)
+
+
+def test_translate_reports_each_failed_file_and_exits_nonzero(tmp_path, capsys):
+    save_cyclegan("tiny")
+    write_image(tmp_path / "in" / "ok.png", photo("coffee", (40, 30)))
+    (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    code = main(["translate", "--model", "tiny", "-q", str(tmp_path / "in"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "broken.jpg" in err and "translated 1 file(s)" in err
+    out = read_image(tmp_path / "out" / "ok.png")
+    assert out.size == (40, 30) and np.isfinite(out.rgb).all()
+
+
+def test_unknown_model_and_bad_device_are_one_line_errors(tmp_path, capsys):
+    assert main(["translate", "--model", "nope", "x.png", "-o", str(tmp_path / "o.png")]) == 1
+    assert capsys.readouterr().err.startswith("studio: error: no model named 'nope'")
+    save_cyclegan("tiny")
+    if not torch.cuda.is_available():
+        assert main(["translate", "--model", "tiny", "--device", "cuda", "x.png", "-o", "o.png"]) == 1
+        assert "CUDA is not available" in capsys.readouterr().err
+    assert main(["translate", "--model", "tiny", "--device", "tpu9", "x.png", "-o", "o.png"]) == 1
+    assert "unknown device 'tpu9'" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "studio", "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "studio" in result.stdout

@@ -1,0 +1,164 @@
+"""Translation engine: native size, tiling with whole-image statistics, pix2pix image statistics, jobs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import photo, psnr
+from helpers import save_cyclegan, save_pix2pix
+from PIL import Image
+
+from studio.core.images import read_image, to_uint8, write_image
+from studio.core.jobs import Control
+from studio.core.norms import image_norms
+from studio.core.store import ModelStore
+from studio.core.translate import Translator, translate_job
+
+
+@pytest.fixture
+def cyclegan():
+    return ModelStore().load(save_cyclegan())
+
+
+def test_translation_keeps_native_size_for_awkward_sizes(cyclegan):
+    translator = Translator(cyclegan, "a2b", device="cpu")
+    for w, h in [(203, 157), (64, 64), (31, 90)]:
+        out = translator.translate_array(photo("coffee", (w, h)), tile=0)
+        assert out.shape == (h, w, 3)
+        assert out.dtype == np.float32 and 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_both_directions_differ_and_depend_on_the_image(cyclegan):
+    a2b = Translator(cyclegan, "a2b", device="cpu")
+    b2a = Translator(cyclegan, "b2a", device="cpu")
+    img = photo("astronaut", (96, 96))
+    out_a, out_b = a2b.translate_array(img), b2a.translate_array(img)
+    assert np.abs(out_a - out_b).mean() > 0.02
+    assert np.abs(out_a - a2b.translate_array(photo("chelsea", (96, 96)))).mean() > 0.02
+
+
+def test_tiled_output_matches_whole_image_on_a_large_photo(cyclegan):
+    translator = Translator(cyclegan, "a2b", device="cpu")
+    img = photo("astronaut", (2400, 1600))
+    whole = translator.translate_array(img, tile=0)
+    tiled = translator.translate_array(img, tile=512)
+    assert tiled.shape == whole.shape == (1600, 2400, 3)
+    score = psnr(whole, tiled)
+    assert score >= 40.0, f"tiled vs whole: {score:.1f} dB"
+
+
+def test_tiles_with_their_own_statistics_would_show(cyclegan):
+    """The check above is discriminative: per-tile statistics (the naive way) fall well short of it."""
+    translator = Translator(cyclegan, "a2b", device="cpu")
+    img = photo("astronaut", (768, 512))
+    whole = translator.translate_array(img, tile=0)
+    naive = np.zeros_like(whole)
+    for y in range(0, 512, 256):
+        for x in range(0, 768, 256):
+            naive[y : y + 256, x : x + 256] = translator.translate_array(img[y : y + 256, x : x + 256], tile=0)
+    tiled = translator.translate_array(img, tile=256)
+    assert psnr(whole, tiled) >= 40.0
+    assert psnr(whole, naive) < 30.0
+
+
+def test_tile_weights_partition_unity(cyclegan):
+    from studio.core.translate import FEATHER, _plan_tiles
+
+    tiles = _plan_tiles(300, 500, 128, 64)
+    total = torch.zeros(300, 500)
+    for t in tiles:
+        total[t.y0 : t.y1, t.x0 : t.x1] += t.weights(300, 500, FEATHER)[0, 0]
+    assert torch.allclose(total, torch.ones_like(total))
+
+
+def test_automatic_tiling_kicks_in_under_a_small_budget(cyclegan):
+    translator = Translator(cyclegan, "a2b", device="cpu", memory_budget=20 << 20)
+    assert translator.auto_tile(64, 64) == 0
+    tile = translator.auto_tile(3000, 2000)
+    assert tile > 0 and tile % translator.profile.size_multiple == 0
+    img = photo("coffee", (900, 600))
+    assert psnr(translator.translate_array(img, tile=0), translator.translate_array(img)) >= 40.0
+
+
+def test_pix2pix_uses_the_statistics_of_the_image_and_changes_nothing():
+    model = ModelStore().load(save_pix2pix())
+    net = model.generator("a2b")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    translator = Translator(model, "a2b", device="cpu")
+    img = photo("astronaut", (64, 64))
+    out = translator.translate_array(img, tile=0)
+    # The reference's test script: batch norm in train mode (statistics of this image), here without dropout.
+    reference = net.__class__(**net.config)
+    reference.load_state_dict(net.state_dict())
+    reference.train()
+    for m in reference.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.eval()
+    x = torch.from_numpy(img).permute(2, 0, 1)[None] * 2 - 1
+    with torch.no_grad():
+        expected = ((reference(x)[0].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1)
+    assert np.abs(to_uint8(out).astype(int) - to_uint8(expected).astype(int)).max() <= 1
+    # ... and different from running-average (eval) mode, which is what the option avoids.
+    reference.eval()
+    with torch.no_grad():
+        eval_out = ((reference(x)[0].permute(1, 2, 0).numpy() + 1) / 2).clip(0, 1)
+    assert np.abs(eval_out - out).mean() > 1e-3
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} changed by translation"
+    assert image_norms(translator.net), "batch norm layers were replaced for inference"
+
+
+def test_pix2pix_dropout_option_gives_variations():
+    model = ModelStore().load(save_pix2pix(num_downs=6))  # dropout sits in the repeated inner blocks
+    img = photo("astronaut", (64, 64))
+    plain = Translator(model, device="cpu")
+    assert np.array_equal(plain.translate_array(img), plain.translate_array(img))
+    varied = Translator(model, device="cpu", dropout=True)
+    assert not np.array_equal(varied.translate_array(img), varied.translate_array(img))
+
+
+def test_alpha_is_reattached(cyclegan, tmp_path):
+    rgb = photo("chelsea", (80, 60))
+    alpha = np.linspace(0, 1, 80 * 60, dtype=np.float32).reshape(60, 80)
+    write_image(tmp_path / "in.png", rgb, alpha)
+    Translator(cyclegan, device="cpu").translate_file(tmp_path / "in.png", tmp_path / "out.png")
+    out = read_image(tmp_path / "out.png")
+    assert out.size == (80, 60)
+    assert out.alpha is not None and np.abs(out.alpha - alpha).max() <= 1 / 255 + 1e-6
+
+
+def test_batch_job_skips_junk_and_translates_the_rest(cyclegan, tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    write_image(src / "a.jpg", photo("coffee", (64, 48)))
+    write_image(src / "sub" / "b.png", photo("chelsea", (40, 40)))
+    Image.fromarray((photo("astronaut", (32, 32)) * 255).astype(np.uint8)).save(src / "c.gif")
+    (src / "junk.png").write_bytes(b"not an image at all")
+    (src / "empty.jpg").write_bytes(b"")
+    translator = Translator(cyclegan, device="cpu")
+    events = list(translate_job(translator, [src], tmp_path / "out"))
+    finished = events[-1]
+    assert finished.kind == "finished"
+    assert sorted(p.split("/")[-1] for p, _ in finished.data["failed"]) == ["empty.jpg", "junk.png"]
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*")) == [
+        "a.jpg", "c.png", "sub/b.png",
+    ]
+    assert read_image(tmp_path / "out" / "sub" / "b.png").size == (40, 40)
+    progress = [e for e in events if e.kind == "progress"]
+    assert progress[-1].data["done"] == progress[-1].data["total"] == 5
+
+
+def test_batch_job_can_be_cancelled(cyclegan, tmp_path):
+    for i in range(4):
+        write_image(tmp_path / "in" / f"{i}.png", photo("coffee", (32, 32)))
+    control = Control()
+    translator = Translator(cyclegan, device="cpu")
+    written = []
+    for event in translate_job(translator, [tmp_path / "in"], tmp_path / "out", control=control):
+        if event.kind == "item":
+            written.append(event.data["output"])
+            control.cancel()
+        last = event
+    assert last.kind == "finished" and last.data["cancelled"]
+    assert len(written) == 1
