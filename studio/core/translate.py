@@ -185,6 +185,7 @@ class Translator:
 
     # -- internals -----------------------------------------------------------------------------
     def _run(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        x = x.float()  # cached activations may be stored in fp16 to save memory
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
@@ -220,7 +221,7 @@ class Translator:
                         cache_stage = upto
             out = torch.zeros(1, self.profile.stage_scale[-1][0], height, width)
             for t, tile_input in zip(tiles, cache, strict=True):
-                y = self._run(tile_input.to(self.device, torch.float32), cache_stage, len(self.stages))
+                y = self._run(tile_input.to(self.device), cache_stage, len(self.stages))
                 weight = t.weights(height, width, FEATHER)
                 out[..., t.y0 : t.y1, t.x0 : t.x1] += y.float().cpu() * weight
             return out

@@ -1,0 +1,1 @@
+"""Training jobs: data sets, losses, trainers and checkpoints."""

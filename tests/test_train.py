@@ -1,0 +1,243 @@
+"""Training engine: real photos with junk, exact resume, pause/cancel, fine-tuning, the objectives."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from conftest import photo
+from train_helpers import paired_folders, tiny_config, unpaired_folders
+
+from studio.core.jobs import Control
+from studio.core.store import ModelStore
+from studio.core.train.config import preset
+from studio.core.train.data import DataError
+from studio.core.train.job import RunError, list_runs, train_job
+from studio.core.train.losses import GANLoss, ImagePool, gradient_penalty
+from studio.core.translate import Translator
+
+
+def run(events):
+    return list(events)
+
+
+def test_cyclegan_trains_on_real_photos_skips_junk_and_publishes(tmp_path):
+    a, b = unpaired_folders(tmp_path)
+    events = run(train_job(tiny_config("cyclegan", "horse2zebra", a, b)))
+    logs = " ".join(e.data["message"] for e in events if e.kind == "log")
+    assert "notes.png" in logs and "empty.jpg" in logs
+    assert events[-1].kind == "finished" and events[-1].data["model"] == "horse2zebra"
+    steps = [e.data["step"] for e in events if e.kind == "losses"]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    previews = [e for e in events if e.kind == "preview"]
+    assert [p.data["step"] for p in previews] == [3, 6]
+    assert previews[0].data["image"].shape == (3 * 32, 6 * 32, 3)  # 3 samples; A, G_A(A), rec, B, G_B(B), rec
+    info = ModelStore().get("horse2zebra")
+    prov = info.card["provenance"]
+    assert prov["source"] == "training" and prov["steps"] == 6 and prov["images"] == {"A": 6, "B": 6}
+    assert sorted(os.path.basename(p) for p, _ in prov["skipped"]) == ["empty.jpg", "notes.png"]
+    assert set(prov["final_losses"]) >= {"G_A", "D_A", "cycle_A", "idt_B"}
+    assert info.directions() == ["a2b", "b2a"] and info.card["image_size"] == 32
+    out = Translator(ModelStore().load("horse2zebra"), "b2a", device="cpu").translate_array(photo("coffee", (50, 40)))
+    assert out.shape == (40, 50, 3) and np.isfinite(out).all()
+    (listed,) = list_runs()
+    assert listed["state"] == "finished" and listed["model"] == "horse2zebra"
+
+
+def test_pix2pix_trains_on_folders_matched_by_name_and_on_side_by_side_pairs(tmp_path):
+    a, b = paired_folders(tmp_path)
+    events = run(train_job(tiny_config("pix2pix", "colorize", a, b, max_steps=3)))
+    assert events[-1].data["model"] == "colorize"
+    assert ModelStore().get("colorize").card["provenance"]["images"]["pairs"] == 8
+    side = tmp_path / "ab"
+    side.mkdir()
+    from PIL import Image
+
+    for f in sorted(a.iterdir()):
+        left, right = Image.open(f), Image.open(b / f.name)
+        both = Image.new("RGB", (left.width * 2, left.height))
+        both.paste(left, (0, 0))
+        both.paste(right, (left.width, 0))
+        both.save(side / f.name)
+    events = run(train_job(tiny_config("pix2pix", "colorize-ab", pairs=str(side), max_steps=2)))
+    assert events[-1].data["model"] == "colorize-ab"
+
+
+def _losses(events):
+    return [e.data["values"] for e in events if e.kind == "losses"]
+
+
+@pytest.mark.parametrize("kind", ["cyclegan", "pix2pix"])
+def test_resume_after_k_steps_equals_an_uninterrupted_run_step_for_step(tmp_path, kind):
+    folders = unpaired_folders(tmp_path, junk=False) if kind == "cyclegan" else paired_folders(tmp_path)
+    full = run(train_job(tiny_config(kind, "full", *folders, max_steps=7, pool_size=2)))
+    control = Control()
+    first = []
+    for event in train_job(tiny_config(kind, "split", *folders, max_steps=7, pool_size=2), control=control):
+        first.append(event)
+        if event.kind == "losses" and event.data["step"] == 3:
+            control.cancel()
+    assert first[-1].data["cancelled"] and any(e.kind == "checkpoint" and e.data["reason"] == "cancel" for e in first)
+    rest = run(train_job(resume="split"))
+    assert _losses(first) + _losses(rest) == _losses(full)  # exact: same seed, CPU
+    store = ModelStore()
+    a, b = store.load("full"), store.load("split")
+    for role, net in a.networks.items():
+        for (key, v), w in zip(net.state_dict().items(), b.networks[role].state_dict().values(), strict=True):
+            assert torch.equal(v, w), f"{role}.{key}"
+
+
+def test_lr_follows_the_reference_linear_policy():
+    config = preset("cyclegan", "x", dir_a="a", dir_b="b")
+    assert (config.n_epochs, config.n_epochs_decay, config.lr) == (100, 100, 2e-4)
+    spe = 10
+    assert config.lr_at(0, spe) == config.lr_at(99 * spe + 9, spe) == 2e-4
+    assert config.lr_at(100 * spe, spe) == pytest.approx(2e-4 * (1 - 1 / 101))
+    assert config.lr_at(199 * spe, spe) == pytest.approx(2e-4 / 101)
+    assert config.total_steps(spe) == 2000
+
+
+def test_reference_preset_matches_the_reference_defaults():
+    c = preset("cyclegan", "x", dir_a="a", dir_b="b")
+    assert c.generator == {"arch": "resnet_generator", "params": {"n_blocks": 9, "ngf": 64, "norm": "instance"}}
+    assert c.discriminator["params"] == {"n_layers": 3, "ndf": 64, "norm": "instance"}
+    assert (c.gan_mode, c.pool_size, c.lambda_a, c.lambda_identity, c.beta1, c.load_size, c.crop_size, c.batch_size) == (
+        "lsgan", 50, 10.0, 0.5, 0.5, 286, 256, 1)
+    p = preset("pix2pix", "y", dir_a="a", dir_b="b")
+    assert p.generator["params"]["num_downs"] == 8 and p.generator["params"]["norm"] == "batch"
+    assert (p.gan_mode, p.pool_size, p.lambda_l1) == ("vanilla", 0, 100.0)
+    fast = preset("cyclegan", "z", "fast", dir_a="a", dir_b="b")
+    assert fast.generator["arch"] == "mobile_resnet_generator" and fast.crop_size == 128
+
+
+def test_pause_writes_a_checkpoint_and_training_continues(tmp_path):
+    a, b = unpaired_folders(tmp_path, junk=False)
+    control = Control()
+    seen = []
+    import threading
+
+    for event in train_job(tiny_config("cyclegan", "paused", a, b, max_steps=4), control=control):
+        seen.append(event)
+        if event.kind == "losses" and event.data["step"] == 2:
+            control.pause()
+            threading.Timer(0.3, control.resume).start()
+    reasons = [e.data["reason"] for e in seen if e.kind == "checkpoint"]
+    assert reasons[0] == "pause" and seen[-1].data["step"] == 4 and not seen[-1].data["cancelled"]
+
+
+def test_bad_folders_fail_before_training_and_leave_no_run(tmp_path, studio_home):
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "a.jpg").write_bytes(b"nope")
+    good, _ = unpaired_folders(tmp_path / "ok", junk=False)
+    with pytest.raises(DataError, match="junk"):
+        run(train_job(tiny_config("cyclegan", "bad", good, junk)))
+    assert not (studio_home / "runs" / "bad").exists()
+    with pytest.raises(DataError):
+        run(train_job(tiny_config("cyclegan", "bad", good, tmp_path / "missing")))
+
+
+def test_existing_names_are_refused(tmp_path):
+    a, b = unpaired_folders(tmp_path, junk=False)
+    run(train_job(tiny_config("cyclegan", "once", a, b, max_steps=1)))
+    with pytest.raises(RunError, match="already exists"):
+        run(train_job(tiny_config("cyclegan", "once", a, b, max_steps=1)))
+    with pytest.raises(RunError, match="no resumable run"):
+        run(train_job(resume="never"))
+
+
+def test_fine_tuning_starts_from_the_store_model(tmp_path):
+    a, b = unpaired_folders(tmp_path, junk=False)
+    run(train_job(tiny_config("cyclegan", "base", a, b, max_steps=2)))
+    events = run(train_job(tiny_config("cyclegan", "tuned", a, b, max_steps=1, lr=0.0, from_model="base",
+                                       keep_discriminators=True)))
+    assert any("fine-tuning from 'base'" in e.data.get("message", "") for e in events if e.kind == "log")
+    base, tuned = ModelStore().load("base"), ModelStore().load("tuned")
+    for role in ("G_A", "G_B"):  # lr 0: the weights stay those it started from
+        for v, w in zip(base.networks[role].state_dict().values(), tuned.networks[role].state_dict().values(), strict=True):
+            assert torch.equal(v, w)
+    assert tuned.card["provenance"]["from_model"] == "base"
+
+
+def test_gan_losses_and_gradient_penalty_in_closed_form():
+    pred = torch.tensor([[0.2, 0.7]])
+    assert GANLoss("lsgan")(pred, True).item() == pytest.approx(((0.8**2) + (0.3**2)) / 2)
+    assert GANLoss("lsgan")(pred, False).item() == pytest.approx((0.04 + 0.49) / 2)
+    logit = torch.tensor([0.0])
+    assert GANLoss("vanilla")(logit, True).item() == pytest.approx(np.log(2))
+    assert GANLoss("wgangp")(pred, True).item() == pytest.approx(-0.45)
+    # A linear critic D(x) = <w, x> has gradient w everywhere: penalty = λ(‖w‖ - 1)².
+    w = torch.full((1, 3, 2, 2), 0.5, requires_grad=True)
+
+    def critic(x):
+        return (x * w).sum(dim=(1, 2, 3))
+
+    real, fake = torch.randn(4, 3, 2, 2), torch.randn(4, 3, 2, 2)
+    gp = gradient_penalty(critic, real, fake, weight=10.0)
+    norm = float(w.detach().norm())
+    assert gp.item() == pytest.approx(10 * (norm - 1) ** 2, rel=1e-5)
+    gp.backward()  # the penalty trains the critic
+    assert w.grad is not None and w.grad.abs().sum() > 0
+
+
+def test_image_pool_history_and_exact_state_round_trip():
+    pool = ImagePool(3, seed=1)
+    first = torch.arange(3.0).view(3, 1, 1, 1).expand(3, 3, 1, 1)
+    assert torch.equal(pool.query(first), first)  # filling up: returned as is
+    clone = ImagePool(3)
+    clone.load_state_dict(pool.state_dict())
+    stream = [torch.full((2, 3, 1, 1), float(i)) for i in range(10, 20)]
+    outs_a = [pool.query(x) for x in stream]
+    outs_b = [clone.query(x) for x in stream]
+    assert all(torch.equal(x, y) for x, y in zip(outs_a, outs_b, strict=True))
+    assert any(not torch.equal(o, x) for o, x in zip(outs_a, stream, strict=True)), "old fakes come back"
+
+
+def _studio(*args):
+    return [sys.executable, "-m", "studio", *args]
+
+
+def test_sigkill_during_training_then_resume_reaches_the_planned_steps(tmp_path, studio_home):
+    a, b = unpaired_folders(tmp_path, junk=False)
+    cmd = _studio("train", "cyclegan", "--a", str(a), "--b", str(b), "--name", "killed", "--preset", "fast",
+                  "--size", "32", "--max-steps", "120", "--checkpoint-every", "3", "-q")
+    proc = subprocess.Popen(cmd, env={**os.environ, "STUDIO_HOME": str(studio_home)}, stderr=subprocess.PIPE)
+    status = studio_home / "runs" / "killed" / "run.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if status.exists() and json.loads(status.read_text()).get("step", 0) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed_at = json.loads(status.read_text())["step"]
+    assert 3 <= killed_at < 120
+    assert [r["state"] for r in list_runs()] == ["interrupted"]
+    result = subprocess.run(_studio("train", "--resume", "killed", "-q"), capture_output=True, text=True,
+                            env={**os.environ, "STUDIO_HOME": str(studio_home)}, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(status.read_text())["state"] == "finished"
+    steps = [json.loads(line)["step"] for line in (studio_home / "runs" / "killed" / "losses.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 121)), "every step logged once, none lost or repeated"
+    assert ModelStore().get("killed").card["provenance"]["steps"] == 120
+
+
+def test_torchrun_trains_with_two_processes_on_gloo(tmp_path, studio_home):
+    a, b = unpaired_folders(tmp_path, junk=False)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "studio", "train", "cyclegan", "--a", str(a), "--b", str(b), "--name", "ddp", "--preset", "fast",
+           "--size", "32", "--max-steps", "4", "--device", "cpu", "-q"]
+    env = {**os.environ, "STUDIO_HOME": str(studio_home), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    info = ModelStore().get("ddp")
+    assert info.card["provenance"]["steps"] == 4
+    log = (studio_home / "runs" / "ddp" / "log.txt").read_text()
+    assert "3 steps per epoch" in log  # 6 images over 2 ranks × batch 1
