@@ -440,3 +440,23 @@ def test_loader_settings(domains: tuple[Path, Path], monkeypatch: pytest.MonkeyP
     threaded = make_loader(ds, batch_size=4, seed=0, epoch=0, workers=2, device="cuda")
     assert threaded.num_workers == 2 and threaded.prefetch_factor == 2 and not threaded.persistent_workers
     assert threaded.pin_memory
+
+
+def test_single_folder_keeps_a_seeded_held_out_split(tmp_path):
+    from conftest import photo as real_photo
+
+    from studio.core.images import write_image
+    from studio.core.train.data import Preprocess, single
+
+    for k in range(12):
+        write_image(tmp_path / "imgs" / f"{k:02d}.png", real_photo("astronaut", (24 + k, 24)))
+    pre = Preprocess("resize_and_crop", 20, 16, flip=True)
+    ds = single(tmp_path / "imgs", pre, seed=3)
+    again = single(tmp_path / "imgs", pre, seed=3)
+    assert len(ds) == 11 and len(ds.held_out) == 1
+    train_paths = {ds[i]["A_path"] for i in range(len(ds))}
+    held = {ds.held_out[i]["A_path"] for i in range(len(ds.held_out))}
+    assert not train_paths & held and len(train_paths | held) == 12
+    assert held == {again.held_out[i]["A_path"] for i in range(1)}
+    assert ds[(0, 0)]["A"].shape == (3, 16, 16)
+    assert ds.summary()["A"] == 11 and ds.summary()["held_out"] == 1

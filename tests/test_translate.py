@@ -179,3 +179,36 @@ def test_activation_cache_in_half_precision_keeps_the_result(cyclegan, monkeypat
     tiled = translator.translate_array(img, tile=128)
     assert torch.float16 in used
     assert psnr(whole, tiled) >= 40.0
+
+
+def test_every_supported_format_translates_at_its_own_size(cyclegan, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    rgb8 = (photo("chelsea", (45, 30)) * 255).astype(np.uint8)
+    base = Image.fromarray(rgb8)
+    base.save(src / "plain.png")
+    base.save(src / "progressive.jpg", progressive=True, quality=90)
+    base.convert("CMYK").save(src / "cmyk.jpg")
+    base.save(src / "photo.webp")
+    base.save(src / "photo.tiff")
+    base.save(src / "photo.bmp")
+    base.save(src / "first.gif", save_all=True, append_images=[base.rotate(90)])
+    Image.fromarray(rgb8[..., 0].astype(np.uint16) * 257).save(src / "sixteen.png")
+    base.convert("L").save(src / "gray.png")
+    pal = base.convert("P", palette=Image.ADAPTIVE, colors=16)
+    pal.info["transparency"] = 0
+    pal.save(src / "palette.png", transparency=0)
+    base.convert("RGBA").save(src / "rgba.png")
+    base.convert("LA").save(src / "la.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° on display: the photo is 30 wide and 45 high as people see it
+    base.save(src / "rotated.jpg", exif=exif.tobytes())
+    events = list(translate_job(Translator(cyclegan, device="cpu"), [src], tmp_path / "out"))
+    assert events[-1].data["failed"] == []
+    for f in sorted(src.iterdir()):
+        expected = (30, 45) if f.name == "rotated.jpg" else (45, 30)
+        out = tmp_path / "out" / (f.stem + (".png" if f.suffix == ".gif" else f.suffix))
+        result = read_image(out)
+        assert result.size == expected, f.name
+        if f.name in ("palette.png", "rgba.png", "la.png"):
+            assert result.alpha is not None, f"{f.name}: alpha lost"

@@ -7,6 +7,7 @@ the two says whether Studio's trainer costs anything on top of the networks them
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
@@ -20,17 +21,6 @@ from .gans import TRAINERS
 from .losses import GANLoss, ImagePool
 
 
-def _timed(step: Callable[[], None], steps: int, warmup: int, device: torch.device) -> float:
-    for _ in range(warmup):
-        step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return (time.perf_counter() - start) / steps
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -42,16 +32,34 @@ def _batch(size: int, batch_size: int) -> dict[str, torch.Tensor]:
             "B": torch.rand(batch_size, 3, size, size, generator=g) * 2 - 1}
 
 
-def studio_step_seconds(kind: str, preset_name: str, size: int, steps: int, device: torch.device,
-                        warmup: int = 2, batch_size: int = 1, amp: bool = True) -> float:
+def studio_step(kind: str, preset_name: str, size: int, device: torch.device,
+                batch_size: int = 1, amp: bool = True) -> Callable[[], None]:
+    """One training step of Studio's trainer on a fixed synthetic batch."""
     config = preset(kind, "bench", preset_name, dir_a="A", dir_b="B", crop_size=size, batch_size=batch_size, amp=amp)
     torch.manual_seed(0)
     trainer = TRAINERS[kind](config, device)
     batch = _batch(size, batch_size)
-    return _timed(lambda: trainer.step(batch), steps, warmup, device)
+    return lambda: trainer.step(batch)
 
 
-def plain_reference_step_seconds(kind: str, size: int, steps: int, device: torch.device, warmup: int = 2) -> float:
+def interleaved_seconds(steps: dict[str, Callable[[], None]], rounds: int, warmup: int,
+                        device: torch.device) -> dict[str, float]:
+    """Median seconds per step of each contender, timed in alternation so machine noise hits all alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def plain_reference_step(kind: str, size: int, device: torch.device) -> Callable[[], None]:
     """The reference's step in plain eager fp32 PyTorch, reference architecture and defaults."""
     torch.manual_seed(0)
     batch = {k: v.to(device) for k, v in _batch(size, 1).items()}
@@ -107,4 +115,4 @@ def plain_reference_step_seconds(kind: str, size: int, steps: int, device: torch
             (crit(d(fake_ab), True) + l1(fake_b, real_b) * 100).backward()
             opt_g.step()
 
-    return _timed(step, steps, warmup, device)
+    return step

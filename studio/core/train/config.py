@@ -15,7 +15,8 @@ from typing import Any
 
 from studio.core.errors import StudioError
 
-KINDS = ("cyclegan", "pix2pix")
+KINDS = ("cyclegan", "pix2pix", "vae", "flow")
+LATENT_KINDS = ("vae", "flow")
 PRESETS = ("reference", "fast")
 
 
@@ -42,6 +43,7 @@ class TrainConfig:
     lambda_identity: float = 0.5  # times the cycle weight, as in the reference
     lambda_l1: float = 100.0  # pix2pix
     lambda_gp: float = 10.0  # wgangp
+    beta: float = 1.0  # VAE: weight of the KL term (β-VAE); 1 trains on the ELBO itself
     pool_size: int = 50
     # optimisation and schedule
     lr: float = 2e-4
@@ -71,12 +73,16 @@ class TrainConfig:
             raise StudioError(f"unknown preset {self.preset!r} (known: {', '.join(PRESETS)})")
         if self.kind == "cyclegan" and not (self.dir_a and self.dir_b):
             raise StudioError("CycleGAN training needs two folders: --a DIR --b DIR")
+        if self.kind in LATENT_KINDS and not self.dir_a:
+            raise StudioError(f"{self.kind} training needs a folder of images: --images DIR")
         if self.kind == "pix2pix" and not (self.pairs or (self.dir_a and self.dir_b)):
             raise StudioError("pix2pix training needs --a DIR --b DIR (matched by file name) or --pairs DIR")
         if self.crop_size % 4 or self.crop_size < 16:
             raise StudioError(f"--size must be a multiple of 4 and at least 16, got {self.crop_size}")
         if self.batch_size < 1 or self.n_epochs < 0 or self.n_epochs_decay < 0:
             raise StudioError("batch size must be ≥ 1 and epoch counts ≥ 0")
+        if self.beta < 0:
+            raise StudioError(f"--beta must be ≥ 0, got {self.beta}")
         if self.max_steps is not None and self.max_steps < 1:
             raise StudioError("--max-steps must be at least 1")
         return self
@@ -130,9 +136,16 @@ def preset(kind: str, name: str, preset_name: str = "reference", **overrides: An
             discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 3, "ndf": 64, "norm": "batch"}},
             gan_mode="vanilla", pool_size=0, lambda_identity=0.0,
         )
+    elif kind in LATENT_KINDS:
+        from .latent_trainers import latent_preset
+
+        size = overrides.get("crop_size") or 64
+        base.update(crop_size=size, load_size=size, preprocess="resize_and_crop", lambda_identity=0.0, pool_size=0,
+                    n_epochs=50, n_epochs_decay=50, preview_every=200, discriminator={})
+        base.update(latent_preset(kind, size, preset_name))
     else:
         raise StudioError(f"unknown model kind {kind!r} for training (known: {', '.join(KINDS)})")
-    if preset_name == "fast":
+    if preset_name == "fast" and kind not in LATENT_KINDS:
         base.update(load_size=143, crop_size=128)
         if kind == "cyclegan":
             # Six blocks, as the reference uses for 128-px models; depthwise-separable, a quarter of the channels.
@@ -144,7 +157,7 @@ def preset(kind: str, name: str, preset_name: str = "reference", **overrides: An
         base["discriminator"] = {**base["discriminator"],
                                  "params": {**base["discriminator"]["params"], "ndf": 32}}
     base.update({k: v for k, v in overrides.items() if v is not None})
-    if "crop_size" in overrides and overrides["crop_size"] and "load_size" not in overrides:
+    if "crop_size" in overrides and overrides["crop_size"] and "load_size" not in overrides and kind not in LATENT_KINDS:
         base["load_size"] = round(base["crop_size"] * 286 / 256)  # keep the reference's 286:256 jitter
     if kind == "pix2pix" and base["generator"]["arch"] == "unet_generator":
         _fit_unet_depth(base)

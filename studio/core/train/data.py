@@ -282,6 +282,48 @@ class PairedDataset(_TrainingSet):
         return ["AB"] if self.side_by_side else ["A", "B"]
 
 
+class SingleFolderDataset(_TrainingSet):
+    """VAE and flow data: the images of one folder; ``held_out`` holds a split kept for evaluation."""
+
+    kind = "single-folder"
+
+    def __init__(self, groups: list[Group], scan: FolderScan, preprocess: Preprocess, seed: int,
+                 cache_budget: int) -> None:
+        super().__init__([scan], preprocess, seed)
+        self.groups = groups
+        self.held_out: SingleFolderDataset | None = None
+        self._plan_cache([scan.sizes[group[0]] for group in groups], cache_budget)
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, key: Key | int) -> dict[str, Any]:
+        index, rng = self._rng(key)
+        (path,), images = self._load(self.groups, index, str(self.scans[0].folder))
+        [a] = self._augment(images, rng)
+        return {"A": a, "A_path": str(path)}
+
+    def _counts(self) -> dict[str, int]:
+        held = len(self.held_out) if self.held_out is not None else 0
+        return {"A": len(self.groups), "held_out": held}
+
+    def _sides(self) -> list[str]:
+        return ["A"]
+
+
+def single(folder: str | Path, preprocess: Preprocess, seed: int = 0, held_out_fraction: float = 0.1,
+           cache_budget: int = DEFAULT_CACHE_BUDGET) -> SingleFolderDataset:
+    """One folder for training, with a seeded ``held_out`` split (10%, at least one image when there are two)."""
+    scan = scan_folder(folder)
+    paths = sorted(scan.usable)
+    random.Random(f"held-out/{seed}").shuffle(paths)
+    count = 0 if len(paths) < 2 else max(1, round(len(paths) * held_out_fraction))
+    train = SingleFolderDataset([(p,) for p in paths[count:]], scan, preprocess, seed, cache_budget)
+    if count:
+        train.held_out = SingleFolderDataset([(p,) for p in paths[:count]], scan, preprocess, seed, cache_budget)
+    return train
+
+
 def unpaired(dir_a: str | Path, dir_b: str | Path, preprocess: Preprocess, seed: int = 0,
              cache_budget: int = DEFAULT_CACHE_BUDGET) -> UnpairedDataset:
     """CycleGAN data from two folders (searched recursively); raises ``DataError`` if one is unusable."""

@@ -59,7 +59,9 @@ class Trainer:
         self.gan_loss = GANLoss(config.gan_mode).to(device)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self._params(self.generator_roles), lr=config.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self._params(self.discriminator_roles), lr=config.lr, betas=betas)
+        # Latent models have no discriminator, and Adam refuses an empty parameter list.
+        self.opt_d = (torch.optim.Adam(self._params(self.discriminator_roles), lr=config.lr, betas=betas)
+                      if self.discriminator_roles else None)
 
     def discriminator_input_channels(self) -> int:
         return 3
@@ -78,6 +80,8 @@ class Trainer:
 
     def set_lr(self, lr: float) -> None:
         for opt in (self.opt_g, self.opt_d):
+            if opt is None:
+                continue
             for group in opt.param_groups:
                 group["lr"] = lr
 
@@ -98,14 +102,15 @@ class Trainer:
         return {
             "nets": {role: _unwrap(net).state_dict() for role, net in self.nets.items()},
             "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            **({"opt_d": self.opt_d.state_dict()} if self.opt_d is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for role, sd in state["nets"].items():
             _unwrap(self.nets[role]).load_state_dict(sd)
         self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        if self.opt_d is not None:
+            self.opt_d.load_state_dict(state["opt_d"])
 
     def generators(self) -> dict[str, nn.Module]:
         return {role: _unwrap(self.nets[role]) for role in self.generator_roles}

@@ -34,8 +34,8 @@ from studio.core.jobs import Control, Event
 from studio.core.store import ModelStore, new_card, validate_name
 
 from . import checkpoint, data, distributed
-from .config import TrainConfig, fit_schedule_to_steps
-from .gans import TRAINERS, Trainer
+from .config import LATENT_KINDS, TrainConfig, fit_schedule_to_steps
+from .gans import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,8 @@ def build_dataset(config: TrainConfig):
     pre = data.Preprocess(config.preprocess, config.load_size, config.crop_size, flip=config.flip)
     if config.kind == "cyclegan":
         return data.unpaired(config.dir_a, config.dir_b, pre, seed=config.seed)
+    if config.kind in LATENT_KINDS:
+        return data.single(config.dir_a, pre, seed=config.seed)
     if config.pairs:
         return data.paired(pairs=config.pairs, preprocess=pre, seed=config.seed)
     return data.paired(config.dir_a, config.dir_b, preprocess=pre, seed=config.seed)
@@ -113,6 +115,8 @@ def _domains(config: TrainConfig) -> dict[str, str]:
             return f"{p.parent.name} {p.name[-1]}"
         return p.name
 
+    if config.kind in LATENT_KINDS:
+        return {"A": name(config.dir_a, "A"), "B": name(config.dir_a, "A")}
     return {"A": name(config.dir_a, "A"), "B": name(config.dir_b, "B")}
 
 
@@ -177,7 +181,7 @@ def _train(config, dataset, saved, folder, device, world, control, store) -> Ite
     total = config.total_steps(steps_per_epoch)
 
     torch.manual_seed(config.seed)  # the networks' initial weights
-    trainer: Trainer = TRAINERS[config.kind](config, device)
+    trainer: Trainer = trainer_class(config.kind)(config, device)
     step, elapsed = 0, 0.0
     if saved is not None:
         trainer.load_state_dict(saved["trainer"])
@@ -215,9 +219,9 @@ def _train(config, dataset, saved, folder, device, world, control, store) -> Ite
     if world.is_main:
         atomic_write_text(folder / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
         _write_status(folder, {**status, "updated": _now()})
+    counts = ", ".join(f"{summary[k]} {k.replace('_', '-')}" for k in ("A", "B", "pairs", "held_out") if k in summary)
     yield _log("info", f"training {config.kind} '{config.name}' ({config.preset} preset) on {devices.describe(device)}: "
-                       f"{summary.get('A', '?')} A / {summary.get('B', '?')} B images, {steps_per_epoch} steps per epoch, "
-                       f"{total} steps")
+                       f"images {counts}; {steps_per_epoch} steps per epoch, {total} steps")
     yield Event("progress", {"done": step, "total": total, "epoch": step // steps_per_epoch, "message": "starting"})
 
     losses_file = open(folder / "losses.jsonl", "a", encoding="utf-8") if world.is_main else None
@@ -329,11 +333,37 @@ def _file_log(path: Path) -> logging.Handler:
     return handler
 
 
+def trainer_class(kind: str) -> type[Trainer]:
+    if kind in LATENT_KINDS:
+        from .latent_trainers import LATENT_TRAINERS
+
+        return LATENT_TRAINERS[kind]
+    from .gans import TRAINERS
+
+    return TRAINERS[kind]
+
+
+def _fixed(dataset, config: TrainConfig):
+    """The same files whole at the training size, no random crop or flip: previews and evaluation."""
+    return dataset.with_preprocess(data.Preprocess("resize_and_crop", config.crop_size, config.crop_size, flip=False))
+
+
 def _preview_batch(dataset, config: TrainConfig) -> dict[str, torch.Tensor]:
-    """Fixed samples: the first images whole at the training size, no random crop or flip."""
-    dataset = dataset.with_preprocess(data.Preprocess("resize_and_crop", config.crop_size, config.crop_size, flip=False))
+    dataset = _fixed(dataset, config)
     items = [dataset[(0, i)] for i in range(min(PREVIEW_SAMPLES, len(dataset)))]
-    return {key: torch.stack([item[key] for item in items]) for key in ("A", "B")}
+    return {key: torch.stack([item[key] for item in items]) for key in ("A", "B") if key in items[0]}
+
+
+def _held_out_metrics(trainer: Trainer, dataset, config: TrainConfig) -> dict[str, Any]:
+    """Latent models: the card's held-out metric (VAE: PSNR and ELBO; flow: bits/dim)."""
+    held = getattr(dataset, "held_out", None)
+    if held is None or not hasattr(trainer, "evaluate"):
+        return {}
+    held = _fixed(held, config)
+    loader = data.make_loader(held, batch_size=max(1, config.batch_size), seed=config.seed, epoch=0, workers=0)
+    metrics = trainer.evaluate(loader)
+    return {**{k: round(float(v), 4) for k, v in metrics.items()}, "held_out_images": len(held),
+            "measured": _now()}
 
 
 def _preview(trainer: Trainer, samples: dict[str, torch.Tensor], folder: Path, step: int) -> Event:
@@ -386,7 +416,7 @@ def _publish(trainer, config, store, summary, dataset, step, steps_per_epoch, el
             "run": config.name,
             "preset": config.preset,
             "data": {"A": config.dir_a, "B": config.dir_b, "pairs": config.pairs},
-            "images": {k: v for k, v in summary.items() if k in ("A", "B", "pairs")},
+            "images": {k: v for k, v in summary.items() if k in ("A", "B", "pairs", "held_out")},
             "skipped": [list(s) for s in summary.get("skipped", [])] + [[p, r] for p, r in dataset.failed.items()],
             "steps": step,
             "epochs": round(step / steps_per_epoch, 2),
@@ -396,8 +426,10 @@ def _publish(trainer, config, store, summary, dataset, step, steps_per_epoch, el
             "from_model": config.from_model,
             "studio_version": __version__,
             "config": {k: config.to_dict()[k] for k in ("gan_mode", "lr", "batch_size", "load_size", "crop_size",
-                                                         "preprocess", "n_epochs", "n_epochs_decay", "seed")},
+                                                         "preprocess", "n_epochs", "n_epochs_decay", "seed")
+                       + (("beta",) if config.kind == "vae" else ())},
         },
     )
+    card["metrics"] = _held_out_metrics(trainer, dataset, config)
     states = {role: net.state_dict() for role, net in generators.items()}
     return store.save(config.name, card, states, overwrite=store.exists(config.name))
