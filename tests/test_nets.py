@@ -201,6 +201,8 @@ SMALL = {
     "unet_generator": {"ngf": 4, "num_downs": 5, "norm": "instance"},
     "patchgan_discriminator": {"ndf": 4, "input_nc": 6},
     "pixel_discriminator": {"ndf": 4, "norm": "none"},
+    "conv_vae": {"image_size": 32, "latent_dim": 8, "channels": 4, "max_channels": 8},
+    "glow": {"image_size": 8, "levels": 2, "depth": 1, "hidden": 4},
 }
 
 

@@ -5,13 +5,19 @@ Importing this package registers every architecture, so ``build(arch, params)`` 
 
 from .detect import clean_state_dict, detect_generator, load_into
 from .discriminators import NLayerDiscriminator, PixelDiscriminator
+from .flow import FlowDecoder, FlowEncoder, Glow
 from .norms import init_weights
 from .registry import REFERENCE_PRESETS, architectures, build, register
 from .resnet import MobileResnetGenerator, ResnetGenerator
 from .unet import UnetGenerator
+from .vae import ConvVAE
 
 __all__ = [
     "REFERENCE_PRESETS",
+    "ConvVAE",
+    "FlowDecoder",
+    "FlowEncoder",
+    "Glow",
     "MobileResnetGenerator",
     "NLayerDiscriminator",
     "PixelDiscriminator",

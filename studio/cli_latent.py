@@ -1,0 +1,256 @@
+"""``studio latent ...`` and ``studio bench latent``: the latent engine (studio.core.latent) on a terminal.
+
+``studio.cli`` calls :func:`register` and :func:`register_bench` while building its parser; the
+engine is imported only when a command runs, so ``studio --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MODES = ("spherical", "linear")
+
+
+def register(sub: Any) -> None:
+    """Add ``studio latent interpolate|sample|reconstruct|score|direction`` to the top-level subparsers."""
+    latent = sub.add_parser("latent", help="interpolate, sample, reconstruct and score with a VAE or flow model")
+    lsub = latent.add_subparsers(dest="latent_command", metavar="ACTION", required=True)
+    out_help = "OUT.png (or .jpg ...): a horizontal strip; OUT.gif: an animation; a name without suffix: a folder of PNGs"
+
+    p = lsub.add_parser("interpolate", help="frames from one image to the next through the model's latent space")
+    _model_args(p)
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="two or more images, in order")
+    p.add_argument("--steps", type=int, default=8, help="frames from one image to the next, both included (8)")
+    p.add_argument("--mode", choices=MODES, default="spherical", help="spherical (slerp, default) or linear")
+    p.add_argument("-o", "--output", required=True, help=out_help)
+    p.add_argument("--duration", type=int, default=80, metavar="MS", help="GIF: milliseconds per frame (80)")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = lsub.add_parser("sample", help="random images from the model")
+    _model_args(p)
+    p.add_argument("-n", type=int, default=8, help="how many (8)")
+    p.add_argument("--temperature", type=float, help="spread of the latents (VAE default 1.0, flow 0.7)")
+    p.add_argument("--seed", type=int, help="repeatable samples")
+    p.add_argument("-o", "--output", required=True, help=out_help)
+    p.add_argument("--duration", type=int, default=300, metavar="MS", help="GIF: milliseconds per frame (300)")
+    p.set_defaults(func=cmd_sample)
+
+    p = lsub.add_parser("reconstruct", help="encode and decode an image (a flow returns it exactly)")
+    _model_args(p)
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("-o", "--output", required=True, help="the reconstruction, at the model's size")
+    p.add_argument("--side-by-side", action="store_true", help="write the resized input next to the reconstruction")
+    p.add_argument("--direction", type=Path, metavar="FILE", help="a direction saved by `studio latent direction`")
+    p.add_argument("--strength", type=float, default=1.0, help="how far to move along --direction (1.0)")
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = lsub.add_parser("score", help="bits per dimension of images: lower = more typical of the training set")
+    _model_args(p)
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_score)
+
+    p = lsub.add_parser("direction", help="save an attribute direction: mean latent of one folder minus another's")
+    _model_args(p)
+    p.add_argument("--with", dest="with_folder", required=True, metavar="DIR", help="images that have the attribute")
+    p.add_argument("--without", dest="without_folder", required=True, metavar="DIR", help="images that do not")
+    p.add_argument("-o", "--output", required=True, type=Path, help="FILE.safetensors")
+    p.set_defaults(func=cmd_direction)
+
+
+def register_bench(bsub: Any) -> None:
+    """Add ``studio bench latent`` next to ``studio bench train``."""
+    p = bsub.add_parser("latent", help="frames per second of the latent canvas's render path (blend + decode + RGB)")
+    _model_args(p)
+    p.add_argument("--frames", type=int, default=300, help="frames to time (300)")
+    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--anchors", type=int, default=4, help="latents blended per frame (4: a bilinear pad)")
+    p.add_argument("--mode", choices=MODES, default="linear")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(func=cmd_bench_latent)
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a vae or flow model in the store")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+
+
+def _load(args: argparse.Namespace):
+    from .core.latent import LatentModel
+
+    return LatentModel.load(args.model, device=args.device)
+
+
+def _describe(path: Path, frames: int, size: int) -> str:
+    if path.suffix.lower() == ".gif":
+        return f"{path}: an animation of {frames} frames, {size}×{size}"
+    if not path.suffix:
+        return f"{path}/: {frames} frames, {size}×{size}"
+    return f"{path}: a strip of {frames} frames, {frames * size}×{size}"
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    from .core.errors import StudioError
+    from .core.latent import interpolate, save_frames
+
+    if len(args.images) < 2:
+        raise StudioError("interpolate needs at least two images")
+    model = _load(args)
+    frames = interpolate(model, model.load_images(args.images), args.steps, args.mode)
+    out = save_frames(frames, args.output, duration_ms=args.duration)
+    print(_describe(out, len(frames), model.image_size))
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .core.errors import StudioError
+    from .core.latent import save_frames
+
+    if args.n < 1:
+        raise StudioError("-n must be at least 1")
+    model = _load(args)
+    frames = model.sample(args.n, args.temperature, args.seed)
+    out = save_frames(frames, args.output, duration_ms=args.duration)
+    print(_describe(out, len(frames), model.image_size))
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import torch
+
+    from .core.latent import apply_direction, load_direction, save_frames
+
+    model = _load(args)
+    x = model.load_image(args.image)
+    z = model.encode(x)
+    if args.direction is not None:
+        direction, _ = load_direction(args.direction, model)
+        z = apply_direction(z, direction, args.strength)
+    recon = model.decode(z)
+    mse = float((recon - x).pow(2).mean())
+    save_frames(torch.cat([x, recon]) if args.side_by_side else recon, args.output)
+    psnr = 10 * math.log10(4.0 / mse) if mse > 0 else math.inf
+    print(f"{args.output}: {model.image_size}×{model.image_size}; PSNR against the resized input {psnr:.2f} dB")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .core.errors import ImageError
+
+    model = _load(args)
+    what = "bits/dim" if model.kind == "flow" else "bits/dim (ELBO bound)"
+    results, failed = [], 0
+    for path in args.images:
+        try:
+            x = model.load_image(path)
+        except ImageError as exc:
+            print(f"failed: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        results.append({"path": path, "bits_per_dim": round(float(model.score(x)[0]), 4)})
+    if args.json:
+        print(json.dumps({"model": model.name, "kind": model.kind, "measure": what, "scores": results}, indent=2))
+    else:
+        for r in results:
+            print(f"{r['bits_per_dim']:.4f} {what}  {r['path']}")
+    return 1 if failed or not results else 0
+
+
+def cmd_direction(args: argparse.Namespace) -> int:
+    from .core.latent import attribute_direction, save_direction
+
+    model = _load(args)
+    direction = attribute_direction(model, args.with_folder, args.without_folder)
+    save_direction(args.output, direction, model, with_folder=str(args.with_folder),
+                   without_folder=str(args.without_folder))
+    print(f"{args.output}: a {model.latent_dim}-d direction of length {float(direction.norm()):.3f}")
+    return 0
+
+
+def cmd_bench_latent(args: argparse.Namespace) -> int:
+    import torch
+
+    from .core import device as devices
+    from .core.latent import Renderer
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = _load(args)
+    renderer = Renderer(model)
+    threads = torch.get_num_threads()
+    print(f"device: {devices.describe(model.device)} ({threads} CPU threads); model {model.name!r}: {model.kind}, "
+          f"{model.image_size} px, {model.latent_dim}-d latents; {args.anchors} anchors, {args.mode} blend; "
+          f"{args.frames} frames after {args.warmup} warm-up", file=sys.stderr)
+    decode_ms, source = _vae64_decode_ms(model, args.frames, args.warmup)
+    print(f"vae decode 64x64: {source}", file=sys.stderr)
+    anchors = model.sample_latents(args.anchors, seed=0)
+    frame_times = []
+    for i in range(args.warmup + args.frames):
+        weights = _cursor_weights(i, args.anchors)
+        start = time.perf_counter()
+        frame = renderer.render(anchors, weights, args.mode)
+        _sync(model.device)
+        if i >= args.warmup:
+            frame_times.append(time.perf_counter() - start)
+    if frame.dtype.name != "uint8" or frame.shape != (model.image_size, model.image_size, 3):
+        raise RuntimeError(f"the render path returned {frame.dtype} {frame.shape}, not a uint8 RGB frame")
+    total = sum(frame_times)
+    ms = sorted(t * 1000 for t in frame_times)
+    print(f"vae_decode_64px_ms: {decode_ms:.3f}")
+    print(f"render_ms_median: {statistics.median(ms):.3f}")
+    print(f"render_ms_p95: {ms[int(0.95 * (len(ms) - 1))]:.3f}")
+    print(f"frames_per_second: {len(frame_times) / total:.1f}")
+    return 0
+
+
+def _cursor_weights(i: int, k: int) -> list[float]:
+    """A cursor circling the pad: bilinear weights for 4 anchors at the corners, inverse distance otherwise."""
+    angle = 2 * math.pi * i / 97
+    x, y = 0.5 + 0.4 * math.cos(angle), 0.5 + 0.4 * math.sin(angle)
+    if k == 4:
+        return [(1 - x) * (1 - y), x * (1 - y), (1 - x) * y, x * y]
+    corners = [(0.5 + 0.5 * math.cos(2 * math.pi * j / k), 0.5 + 0.5 * math.sin(2 * math.pi * j / k)) for j in range(k)]
+    return [1.0 / (1e-6 + (x - cx) ** 2 + (y - cy) ** 2) for cx, cy in corners]
+
+
+def _vae64_decode_ms(model, frames: int, warmup: int) -> tuple[float, str]:
+    """Median ms of one 64×64 VAE decode: the model's, or the default VAE's (random weights, same cost)."""
+    import torch
+
+    from .core import nets
+    from .core.train.latent_trainers import latent_preset
+
+    if model.kind == "vae" and model.image_size == 64:
+        decoder, source = model.decoder_module(), f"the decoder of {model.name!r}"
+    else:
+        spec = latent_preset("vae", 64)["generator"]
+        vae = nets.build(spec["arch"], spec["params"]).eval().to(model.device)
+        vae.to(memory_format=torch.channels_last)
+        decoder = vae.decoder
+        source = f"the default 64-px VAE architecture {spec['params']} (untrained weights: same cost)"
+    z = torch.randn(1, decoder.head.in_features, device=model.device)
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + frames):
+            start = time.perf_counter()
+            decoder(z)
+            _sync(model.device)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000, source
+
+
+def _sync(device) -> None:
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
