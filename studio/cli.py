@@ -152,10 +152,27 @@ def cmd_models_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_models_export(args: argparse.Namespace) -> int:
-    if args.format != "safetensors":
-        raise StudioError(f"export format {args.format!r} is not available yet (available: safetensors)")
-    out = _store().export_safetensors(args.name, Path(args.output))
-    print(f"exported {args.name} to {out}")
+    if args.format == "safetensors":
+        if args.direction or args.part:
+            raise StudioError("--direction and --part are for --format onnx; a safetensors export holds the whole model")
+        out = _store().export_safetensors(args.name, Path(args.output))
+        print(f"exported {args.name} to {out}")
+        return 0
+    from .core.export import export_onnx_job
+
+    if args.direction and args.part:
+        raise StudioError("give --direction (CycleGAN, pix2pix) or --part (VAE, flow), not both")
+    done = render(export_onnx_job(args.name, args.output, args.direction or args.part), quiet=args.quiet)
+    if done.get("cancelled"):
+        return 1
+    print(f"exported {done['model']} {done['part']} to {done['path']} (ONNX opset {done['opset']}, "
+          f"{done['bytes'] / 1e6:.1f} MB; onnx.checker passed)")
+    if done["max_abs_diff"] is None:
+        print(f"not verified: {done['note']}", file=sys.stderr)
+    else:
+        shapes = ", ".join("×".join(map(str, s[0])) for s in done["checked_shapes"])
+        print(f"{done['verified_with']} vs PyTorch on {shapes}: max abs diff {done['max_abs_diff']:.2e} "
+              f"(tolerance {done['tolerance']:g})")
     return 0
 
 
@@ -178,11 +195,11 @@ def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
         return str(Path(value).expanduser().resolve()) if value else None
 
     over: dict[str, Any] = {
-        "dir_a": folder(args.a), "dir_b": folder(args.b), "pairs": folder(args.pairs), "crop_size": args.size,
+        "dir_a": folder(args.a or args.images), "dir_b": folder(args.b), "pairs": folder(args.pairs), "crop_size": args.size,
         "load_size": args.load_size, "preprocess": args.preprocess, "max_steps": args.max_steps,
         "checkpoint_every": args.checkpoint_every, "preview_every": args.preview_every, "from_model": args.from_model,
         "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
-        "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size,
+        "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size, "beta": args.beta,
         "seed": args.seed, "workers": args.workers, "n_epochs": args.n_epochs, "n_epochs_decay": args.n_epochs_decay,
     }
     if args.lambda_cycle is not None:
@@ -209,7 +226,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         events = train_job(resume=args.resume)
     else:
         if not args.kind or not args.name:
-            raise StudioError("say what to train: studio train cyclegan|pix2pix ... --name NAME (or --resume NAME)")
+            raise StudioError("say what to train: studio train cyclegan|pix2pix|vae|flow ... --name NAME "
+                              "(or --resume NAME)")
         config = preset(args.kind, args.name, args.preset, **_train_overrides(args))
         events = train_job(config)
     summary = render(_train_events(events, args.quiet), quiet=args.quiet)
@@ -276,16 +294,21 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 def cmd_bench_train(args: argparse.Namespace) -> int:
     from .core import device as devices
-    from .core.train.bench import plain_reference_step_seconds, studio_step_seconds
+    from .core.train.bench import interleaved_seconds, plain_reference_step, studio_step
 
     device = devices.pick_device(args.device)
-    print(f"device: {devices.describe(device)}; {args.kind} {args.preset} preset at {args.size} px, "
-          f"{args.steps} steps after {args.warmup} warm-up", file=sys.stderr)
-    ours = studio_step_seconds(args.kind, args.preset, args.size, args.steps, device, warmup=args.warmup)
+    print(f"device: {devices.describe(device)}; {args.kind} at {args.size} px, median of {args.steps} steps "
+          f"after {args.warmup} warm-up", file=sys.stderr)
+    contenders = {"studio": studio_step(args.kind, args.preset, args.size, device)}
     if args.baseline:
-        base = plain_reference_step_seconds(args.kind, args.size, args.steps, device, warmup=args.warmup)
-        print(f"plain_reference_seconds_per_step: {base:.4f}")
-        print(f"speedup_vs_plain_reference: {base / ours:.2f}")
+        contenders["plain_reference"] = plain_reference_step(args.kind, args.size, device)
+    if args.compare_preset:
+        contenders["studio_" + args.compare_preset] = studio_step(args.kind, args.compare_preset, args.size, device)
+    seconds = interleaved_seconds(contenders, args.steps, args.warmup, device)
+    ours = seconds.pop("studio")
+    for name, value in seconds.items():
+        print(f"{name}_seconds_per_step: {value:.4f}")
+        print(f"ratio_{name}_over_{args.preset}: {value / ours:.2f}")
     print(f"seconds_per_step: {ours:.4f}")
     return 0
 
@@ -296,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="studio", description="Image-translation studio: translate, train, explore latents.")
     parser.add_argument("--version", action="version", version=f"studio {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument("--self-test", metavar="DIR", type=Path,
+                        help="open the app, go through every panel, save screenshots into DIR, exit 0 if all worked")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     models = sub.add_parser("models", help="list, inspect, import, export and remove models")
@@ -320,7 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = msub.add_parser("export", help="export a model to a single file")
     p.add_argument("name")
     p.add_argument("--format", default="safetensors", choices=["safetensors", "onnx"])
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="file (or folder, for ONNX)")
+    p.add_argument("--direction", choices=["a2b", "b2a"], help="ONNX: the translation direction (default a2b)")
+    p.add_argument("--part", choices=["encoder", "decoder", "forward", "inverse"],
+                   help="ONNX: the part of a VAE (encoder, decoder) or flow (forward, inverse); default the first")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_models_export)
 
     p = sub.add_parser("translate", help="translate photos or folders with a model")
@@ -336,12 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_translate)
 
     p = sub.add_parser("train", help="train or fine-tune a model on your folders, or resume a run")
-    p.add_argument("kind", nargs="?", choices=["cyclegan", "pix2pix"])
+    p.add_argument("kind", nargs="?", choices=["cyclegan", "pix2pix", "vae", "flow"])
     p.add_argument("--resume", metavar="NAME", help="resume an interrupted run")
     p.add_argument("--name", help="name of the run and of the model it publishes")
     p.add_argument("--a", metavar="DIR", help="folder of domain A images (searched recursively)")
     p.add_argument("--b", metavar="DIR", help="folder of domain B images")
     p.add_argument("--pairs", metavar="DIR", help="pix2pix: one folder of side-by-side AB images")
+    p.add_argument("--images", metavar="DIR", help="vae / flow: the folder of images to model")
     p.add_argument("--preset", default="reference", choices=["reference", "fast"],
                    help="reference: the reference implementation's defaults; fast: a light model for CPUs")
     p.add_argument("--size", type=int, help="training crop size (reference 256, fast 128)")
@@ -358,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lambda-cycle", type=float, help="CycleGAN cycle-consistency weight (10)")
     p.add_argument("--lambda-identity", type=float, help="CycleGAN identity weight, times the cycle weight (0.5)")
     p.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
+    p.add_argument("--beta", type=float, help="VAE: weight of the KL term (1: the plain ELBO; >1: a smoother latent space)")
     p.add_argument("--pool-size", type=int, help="fake-image history per discriminator (CycleGAN 50)")
     p.add_argument("--seed", type=int)
     p.add_argument("--checkpoint-every", type=int, metavar="STEPS")
@@ -380,6 +411,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_runs_show)
 
+    from .cli_eval import register as register_eval
+
+    register_eval(sub)
+
     bench = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     p = bsub.add_parser("train", help="seconds per training step on synthetic input")
@@ -389,8 +424,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device")
-    p.add_argument("--baseline", action="store_true", help="also time the plain eager reference step")
+    p.add_argument("--baseline", action="store_true", help="also time the plain eager reference step, interleaved")
+    p.add_argument("--compare-preset", choices=["reference", "fast"], help="also time another preset, interleaved")
     p.set_defaults(func=cmd_bench_train)
+
+    from .cli_latent import register as register_latent
+    from .cli_latent import register_bench as register_latent_bench
+
+    register_latent_bench(bsub)
+    register_latent(sub)
     return parser
 
 
@@ -398,6 +440,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose)
+    if args.self_test is not None:
+        from .gui.selftest import run_self_test
+
+        return run_self_test(args.self_test)
     if args.command is None:
         return _open_app(parser)
     try:
@@ -425,7 +471,7 @@ def _setup_logging(verbose: bool) -> None:
 
 def _open_app(parser: argparse.ArgumentParser) -> int:
     try:
-        from .gui.app import run_app  # noqa: PLC0415 - the GUI is optional until it exists
+        from .gui.app import run_app
     except ImportError:
         parser.print_help()
         print("\nThe desktop app is not part of this build yet; use the commands above.", file=sys.stderr)

@@ -65,3 +65,23 @@ def test_unknown_model_and_bad_device_are_one_line_errors(tmp_path, capsys):
 def test_console_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "studio", "--version"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "studio" in result.stdout
+
+
+def test_bench_train_prints_seconds_per_step_last(capsys):
+    assert main(["bench", "train", "--kind", "pix2pix", "--preset", "fast", "--size", "32", "--steps", "2",
+                 "--warmup", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("seconds_per_step: ") and float(lines[-1].split()[-1]) > 0
+
+
+def test_interleaved_timing_reports_the_median_of_each_contender():
+    import time
+
+    from studio.core.train.bench import interleaved_seconds
+
+    calls = []
+    seconds = interleaved_seconds(
+        {"slow": lambda: (calls.append("s"), time.sleep(0.02)), "fast": lambda: calls.append("f")},
+        rounds=3, warmup=1, device=torch.device("cpu"))
+    assert calls == ["s", "f", "s", "f", "s", "f", "s", "f"]  # warm-up, then strictly alternating
+    assert seconds["slow"] >= 0.02 > seconds["fast"]

@@ -1,0 +1,400 @@
+"""The training form: kind, data folders (scanned in workers before anything starts), preset,
+base model and advanced options, turned into the overrides of ``train.config.preset``."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.core.jobs import Control
+from studio.core.store import validate_name
+from studio.core.train.folders import FolderScan, match_by_name, scan_folder
+from studio.gui import dialogs
+from studio.gui.context import AppContext
+from studio.gui.widgets.common import FolderField, hint
+from studio.gui.worker import TaskSlot
+
+KINDS = ("cyclegan", "pix2pix", "vae", "flow")
+KIND_TITLES = {
+    "cyclegan": "CycleGAN — two collections, unpaired",
+    "pix2pix": "pix2pix — matched pairs",
+    "vae": "VAE — latent space of one folder",
+    "flow": "Flow — exact latent space of one folder",
+}
+PRESET_HINTS = {
+    "reference": "The reference implementation's models and settings: the best quality, best on a GPU.",
+    "fast": "A light model with a quarter of the channels at 128 px: trains on a laptop CPU.",
+}
+ROLE_TITLES = {
+    "cyclegan": ("Domain A images", "Domain B images"),
+    "pix2pix": ("Inputs (A)", "Targets (B), same file names as A"),
+    "vae": ("Images", ""),
+    "flow": ("Images", ""),
+}
+MAX_LISTED_SKIPS = 15
+
+
+def latent_training_available() -> bool:
+    """VAE and flow training come with the latent models; they may be missing from a build."""
+    return importlib.util.find_spec("studio.core.train.latent_trainers") is not None
+
+
+def _spin(maximum: int, special: str, step: int = 1, minimum: int = 0) -> QSpinBox:
+    spin = QSpinBox()
+    spin.setRange(minimum, maximum)
+    spin.setSingleStep(step)
+    spin.setSpecialValueText(special)
+    spin.setAccelerated(True)
+    return spin
+
+
+class TrainForm(QWidget):
+    """Everything needed to start a run. ``problems()`` says what is missing, in words."""
+
+    changed = Signal()
+    scanned = Signal(str)  # role ("A", "B" or "pairs") whose scan finished
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self._scans: dict[str, FolderScan | str] = {}  # role -> scan, or the reason it failed
+        self._scan_slots = {role: TaskSlot(self) for role in ("A", "B")}
+        for role, slot in self._scan_slots.items():
+            slot.result.connect(lambda scan, r=role: self._scanned(r, scan))
+            slot.failed.connect(lambda message, r=role: self._scan_failed(r, message))
+        self._pairing: str = ""
+        self._build()
+
+    # -- layout --------------------------------------------------------------------------------
+    def _build(self) -> None:
+        what = QGroupBox("What to train")
+        what_form = QFormLayout(what)
+        self.kind = QComboBox()
+        self.kind.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.kind.setMinimumContentsLength(16)
+        latent = latent_training_available()
+        for kind in KINDS:
+            self.kind.addItem(KIND_TITLES[kind], kind)
+            if kind in ("vae", "flow") and not latent:
+                item = self.kind.model().item(self.kind.count() - 1)
+                item.setEnabled(False)
+                item.setToolTip("VAE and flow training are not part of this build yet")
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("e.g. horse2zebra")
+        self.name.setToolTip("The name of the run, and of the model it publishes to the store")
+        what_form.addRow("Kind", self.kind)
+        what_form.addRow("Name", self.name)
+
+        data = QGroupBox("Data")
+        data_layout = QVBoxLayout(data)
+        self.pair_mode = QComboBox()
+        self.pair_mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.pair_mode.setMinimumContentsLength(16)
+        self.pair_mode.addItem("Two folders, matched by file name", "folders")
+        self.pair_mode.addItem("One folder of side-by-side A|B images", "pairs")
+        data_layout.addWidget(self.pair_mode)
+        self.folder_a = FolderField("Domain A images")
+        self.folder_b = FolderField("Domain B images")
+        for role, field in (("A", self.folder_a), ("B", self.folder_b)):
+            field.path_changed.connect(lambda path, r=role: self._scan(r, path))
+            field.browse_requested.connect(lambda r=role: self._browse(r))
+            data_layout.addWidget(field)
+        self.pairing = hint("")
+        self.pairing.setTextFormat(Qt.TextFormat.RichText)
+        self.pairing.hide()
+        data_layout.addWidget(self.pairing)
+        data_layout.addWidget(hint("Folders are searched recursively; unreadable files are skipped and listed."))
+
+        recipe = QGroupBox("Recipe")
+        recipe_form = QFormLayout(recipe)
+        self.preset = QComboBox()
+        self.preset.addItem("Reference", "reference")
+        self.preset.addItem("Fast (CPU-friendly)", "fast")
+        self.preset_hint = hint("")
+        self.base_model = QComboBox()
+        self.base_model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.base_model.setMinimumContentsLength(14)
+        self.base_hint = hint("Fine-tuning starts from the model's generators, at a quarter of the learning rate.")
+        recipe_form.addRow("Preset", self.preset)
+        recipe_form.addRow("", self.preset_hint)
+        recipe_form.addRow("Start from", self.base_model)
+        recipe_form.addRow("", self.base_hint)
+
+        self.advanced_toggle = QToolButton(text="Advanced options", checkable=True)
+        self.advanced_toggle.setObjectName("Flat")
+        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced = QWidget()
+        adv = QFormLayout(self.advanced)
+        adv.setContentsMargins(0, 0, 0, 0)
+        self.size = _spin(1024, "preset", step=4)
+        self.size.setToolTip("Training crop size in pixels (a multiple of 4; pix2pix: of 32)")
+        self.steps = _spin(10_000_000, "full schedule", step=100)
+        self.steps.setToolTip("Stop after this many steps; the learning-rate schedule is fitted to them")
+        self.epochs = _spin(10_000, "preset")
+        self.epochs.setToolTip("Total epochs: half at the initial rate, half decaying")
+        self.lr = QDoubleSpinBox()
+        self.lr.setDecimals(6)
+        self.lr.setRange(0.0, 1.0)
+        self.lr.setSingleStep(1e-5)
+        self.lr.setSpecialValueText("preset")
+        self.batch = _spin(256, "preset")
+        self.checkpoint_every = _spin(1_000_000, "preset (500)", step=50)
+        self.checkpoint_every.setToolTip("Write a checkpoint every N steps (also every 10 minutes, on pause and on stop)")
+        self.preview_every = _spin(1_000_000, "preset", step=10)
+        self.device = QComboBox()
+        self.device.addItem("As in Settings", "")
+        for value, label in (("auto", "Automatic"), ("cpu", "CPU"), ("cuda", "CUDA GPU"), ("mps", "Apple MPS")):
+            self.device.addItem(label, value)
+        for label, widget in (("Image size", self.size), ("Steps", self.steps), ("Epochs", self.epochs),
+                              ("Learning rate", self.lr), ("Batch size", self.batch),
+                              ("Checkpoint every", self.checkpoint_every), ("Preview every", self.preview_every),
+                              ("Device", self.device)):
+            adv.addRow(label, widget)
+        self.advanced.hide()
+        recipe_form.addRow(self.advanced_toggle)
+        recipe_form.addRow(self.advanced)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(10)
+        for box in (what, data, recipe):
+            layout.addWidget(box)
+
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self.pair_mode.currentIndexChanged.connect(self._kind_changed)
+        self.preset.currentIndexChanged.connect(self._preset_changed)
+        self.advanced_toggle.toggled.connect(self._toggle_advanced)
+        self.name.textChanged.connect(lambda _t: self.changed.emit())
+        self.ctx.store.changed.connect(self._fill_base_models)
+        self._kind_changed()
+        self._preset_changed()
+
+    def _toggle_advanced(self, shown: bool) -> None:
+        self.advanced.setVisible(shown)
+        self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
+    def _kind_changed(self) -> None:
+        kind = self.current_kind()
+        pix2pix = kind == "pix2pix"
+        self.pair_mode.setVisible(pix2pix)
+        one_folder = kind in ("vae", "flow") or (pix2pix and self.pair_mode.currentData() == "pairs")
+        title_a, title_b = ROLE_TITLES[kind]
+        if pix2pix and one_folder:
+            title_a = "Folder of side-by-side A|B images"
+        self.folder_a.title.setText(title_a)
+        self.folder_b.title.setText(title_b)
+        self.folder_b.setVisible(not one_folder)
+        self.preset.setEnabled(kind in ("cyclegan", "pix2pix"))
+        self._fill_base_models()
+        self._update_pairing()
+        self.changed.emit()
+
+    def _preset_changed(self) -> None:
+        self.preset_hint.setText(PRESET_HINTS[self.preset.currentData()])
+        self.changed.emit()
+
+    def _fill_base_models(self) -> None:
+        current = self.base_model.currentData()
+        self.base_model.blockSignals(True)
+        self.base_model.clear()
+        self.base_model.addItem("Nothing (train from scratch)", None)
+        for info in self.ctx.store.models([self.current_kind()]):
+            self.base_model.addItem(info.name, info.name)
+        self.base_model.setCurrentIndex(max(0, self.base_model.findData(current)))
+        self.base_model.blockSignals(False)
+        self.base_hint.setVisible(self.base_model.count() > 1)
+
+    # -- values --------------------------------------------------------------------------------
+    def current_kind(self) -> str:
+        return self.kind.currentData()
+
+    def set_kind(self, kind: str) -> None:
+        self.kind.setCurrentIndex(self.kind.findData(kind))
+
+    def one_folder(self) -> bool:
+        kind = self.current_kind()
+        return kind in ("vae", "flow") or (kind == "pix2pix" and self.pair_mode.currentData() == "pairs")
+
+    def run_name(self) -> str:
+        return self.name.text().strip() or self.suggested_name()
+
+    def suggested_name(self) -> str:
+        a, b = Path(self.folder_a.path).name, Path(self.folder_b.path).name
+        if not a:
+            return ""
+        if self.one_folder():
+            stem = f"{a}-{self.current_kind()}"
+        else:
+            if not b:
+                return ""
+            stem = f"{a}2{b}"
+        return re.sub(r"[^A-Za-z0-9 ._+-]", "_", stem).strip("._ ")[:64]
+
+    def overrides(self) -> dict[str, Any]:
+        """The keyword arguments for ``preset(kind, name, preset_name, **overrides)``."""
+        over: dict[str, Any] = {}
+        a = str(Path(self.folder_a.path).expanduser().resolve()) if self.folder_a.path else None
+        b = str(Path(self.folder_b.path).expanduser().resolve()) if self.folder_b.path else None
+        if self.current_kind() == "pix2pix" and self.one_folder():
+            over["pairs"] = a
+        else:
+            over["dir_a"] = a
+            if not self.one_folder():
+                over["dir_b"] = b
+        for key, spin in (("crop_size", self.size), ("max_steps", self.steps), ("batch_size", self.batch),
+                          ("checkpoint_every", self.checkpoint_every), ("preview_every", self.preview_every)):
+            if spin.value():
+                over[key] = spin.value()
+        if self.epochs.value():
+            over["n_epochs"] = (self.epochs.value() + 1) // 2
+            over["n_epochs_decay"] = self.epochs.value() // 2
+        base = self.base_model.currentData()
+        if base:
+            over["from_model"] = base
+            info = self.ctx.store.find(base)
+            if info is not None:  # train the architecture of the model we start from
+                role = "G_A" if "G_A" in info.card["networks"] else next(iter(info.card["networks"]))
+                spec = info.card["networks"][role]
+                over["generator"] = {"arch": spec["arch"], "params": dict(spec["params"])}
+        if self.lr.value():
+            over["lr"] = self.lr.value()
+        elif base:
+            over["lr"] = 5e-5  # fine-tuning: a quarter of the reference's rate, as the CLI does
+        device = self.device.currentData() or self.ctx.settings.engine_device()
+        if device and device != "auto":
+            over["device"] = device
+        return over
+
+    def problems(self) -> list[str]:
+        """What stops a run from starting, in words; empty when it can start."""
+        found = []
+        name = self.run_name()
+        if not name:
+            found.append("Give the run a name.")
+        else:
+            try:
+                validate_name(name)
+            except Exception as exc:  # StoreError: its message says what a valid name is
+                found.append(str(exc))
+        roles = ["A"] if self.one_folder() else ["A", "B"]
+        for role in roles:
+            field = self.folder_a if role == "A" else self.folder_b
+            scan = self._scans.get(role)
+            if not field.path:
+                found.append(f"Choose the folder: {field.title.text()}.")
+            elif isinstance(scan, str):
+                found.append(scan)
+        if self.current_kind() == "pix2pix" and not self.one_folder() and self._pairing.startswith("error:"):
+            found.append(self._pairing[len("error:"):])
+        return found
+
+    def scanning(self) -> bool:
+        return any(slot.busy for slot in self._scan_slots.values())
+
+    def scan(self, role: str) -> FolderScan | str | None:
+        return self._scans.get(role)
+
+    # -- folders -------------------------------------------------------------------------------
+    def _browse(self, role: str) -> None:
+        field = self.folder_a if role == "A" else self.folder_b
+        chosen = dialogs.open_folder(self, field.title.text(), self.ctx.settings, "train_data")
+        if chosen is not None:
+            field.set_path(chosen)
+
+    def set_folders(self, a: str | Path, b: str | Path | None = None) -> None:
+        self.folder_a.set_path(a)
+        if b is not None:
+            self.folder_b.set_path(b)
+
+    def _scan(self, role: str, path: str) -> None:
+        field = self.folder_a if role == "A" else self.folder_b
+        self._scans.pop(role, None)
+        if not path:
+            self._scan_slots[role].detach()
+            field.set_status("")
+            self._update_pairing()
+            return
+        field.set_status("Checking the images…", "busy")
+
+        def job(control: Control) -> FolderScan:
+            return scan_folder(Path(path).expanduser())
+
+        self._scan_slots[role].start(job, f"checking {Path(path).name}")
+
+    def _scanned(self, role: str, scan: FolderScan) -> None:
+        field = self.folder_a if role == "A" else self.folder_b
+        self._scans[role] = scan
+        usable, skipped = len(scan.usable), len(scan.skipped)
+        text = f"{usable} image{'s' if usable != 1 else ''}"
+        if skipped:
+            listed = [f"{_relative(p, scan.folder)}: {reason}" for p, reason in scan.skipped[:MAX_LISTED_SKIPS]]
+            if skipped > MAX_LISTED_SKIPS:
+                listed.append(f"… and {skipped - MAX_LISTED_SKIPS} more")
+            field.set_status(f"{text} · {skipped} unreadable, will be skipped", "warning",
+                             "Skipped files:\n" + "\n".join(listed))
+        else:
+            field.set_status(text, "ok")
+        if not self.name.text().strip():
+            self.name.setPlaceholderText(self.suggested_name() or "e.g. horse2zebra")
+        self._update_pairing()
+        self.scanned.emit(role)
+        self.changed.emit()
+
+    def _scan_failed(self, role: str, message: str) -> None:
+        field = self.folder_a if role == "A" else self.folder_b
+        self._scans[role] = message
+        field.set_status(message, "error")
+        self._update_pairing()
+        self.scanned.emit(role)
+        self.changed.emit()
+
+    def _update_pairing(self) -> None:
+        """pix2pix with two folders: how many files pair up by name (cheap: names only)."""
+        self._pairing = ""
+        a, b = self._scans.get("A"), self._scans.get("B")
+        show = self.current_kind() == "pix2pix" and not self.one_folder()
+        if show and isinstance(a, FolderScan) and isinstance(b, FolderScan):
+            try:
+                pairs, unmatched = match_by_name(a, b)
+            except Exception as exc:  # DataError: no pairs at all
+                self._pairing = f"error:{exc}"
+                self.pairing.setText(f"✕ {exc}")
+                self.pairing.setObjectName("Error")
+            else:
+                extra = f" · {len(unmatched)} without a partner, skipped" if unmatched else ""
+                self._pairing = f"{len(pairs)} pairs"
+                self.pairing.setText(f"{len(pairs)} pairs matched by name{extra}")
+                self.pairing.setObjectName("Warn" if unmatched else "Ok")
+            self.pairing.style().unpolish(self.pairing)
+            self.pairing.style().polish(self.pairing)
+            self.pairing.show()
+        else:
+            self.pairing.hide()
+
+    def set_enabled_for_run(self, enabled: bool) -> None:
+        for widget in self.findChildren(QGroupBox):
+            widget.setEnabled(enabled)
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)
+

@@ -1,0 +1,143 @@
+"""The translation panels' work, as jobs for workers: decode a photo, translate it, translate a
+folder, save or copy the result blended with the original. Loaded translators are cached."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.core import device as devices
+from studio.core.images import LoadedImage, read_image, to_uint8, write_image
+from studio.core.jobs import Control
+from studio.core.store import ModelInfo, ModelStore
+from studio.core.translate import Translator, translate_job
+from studio.gui.imaging import Picture, blend, make_picture, qimage_from_array
+from studio.gui.worker import Job
+
+
+class TranslatorCache:
+    """Loaded translators, shared by a panel's workers; at most ``size`` are kept.
+
+    A translator is not re-entrant (tiled runs keep per-image statistics in its layers), so each
+    comes with a lock that a worker holds while translating.
+    """
+
+    def __init__(self, size: int = 2):
+        self._size = size
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, tuple[Translator, threading.Lock]] = {}
+
+    def get(self, store: ModelStore, info: ModelInfo, direction: str,
+            device: str | None) -> tuple[Translator, threading.Lock]:
+        key = (info.name, str(info.path), info.created, _mtime(info), direction, device or "auto")
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self._entries[key] = entry  # most recently used last
+                return entry
+        model = store.load(info)
+        entry = (Translator(model, direction, device=device), threading.Lock())
+        with self._lock:
+            self._entries[key] = entry
+            while len(self._entries) > self._size:
+                self._entries.pop(next(iter(self._entries)))
+        return entry
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def _mtime(info: ModelInfo) -> float:
+    try:
+        return info.weights_path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@dataclass
+class OpenedImage:
+    image: LoadedImage  # float pixels, the translator's input
+    pixels: np.ndarray  # uint8 copy for blending and display
+    picture: Picture
+
+
+@dataclass
+class Translation:
+    """A finished translation, as the panel keeps it."""
+
+    pixels: np.ndarray  # uint8 (H, W, 3), the input's size
+    picture: Picture
+    model: str
+    direction: str
+    seconds: float
+    device: str
+    tile: int  # 0: whole image
+
+
+def open_photo(path: Path) -> Job:
+    def job(control: Control) -> OpenedImage:
+        image = read_image(path)
+        control.checkpoint()
+        pixels = to_uint8(image.rgb)
+        return OpenedImage(image, pixels, make_picture(pixels))
+
+    return job
+
+
+def translate_photo(cache: TranslatorCache, store: ModelStore, info: ModelInfo, direction: str,
+                    device: str | None, rgb: np.ndarray, tile: int | None) -> Job:
+    """``tile`` as the engine takes it: None automatic, 0 whole image, N pixels."""
+
+    def job(control: Control) -> Translation:
+        started = time.monotonic()
+        translator, lock = cache.get(store, info, direction, device)
+        control.checkpoint()
+        with lock:
+            control.checkpoint()
+            used = translator.auto_tile(*rgb.shape[:2]) if tile is None else tile
+            out = translator.translate_array(rgb, tile=tile)
+        control.checkpoint()
+        pixels = to_uint8(out)
+        return Translation(pixels, make_picture(pixels), info.name, direction, time.monotonic() - started,
+                           devices.describe(translator.device), used)
+
+    return job
+
+
+def translate_folder(cache: TranslatorCache, store: ModelStore, info: ModelInfo, direction: str,
+                     device: str | None, source: Path, out: Path, tile: int | None) -> Job:
+    """The engine's ``translate_job`` over a folder: progress, one item per file, skipped files."""
+
+    def job(control: Control):
+        translator, lock = cache.get(store, info, direction, device)
+        with lock:
+            yield from translate_job(translator, [source], out, tile=tile, control=control)
+
+    return job
+
+
+def save_blended(path: Path, original: OpenedImage, result: Translation, strength: float) -> Job:
+    """Write the result as shown (mixed with the original); the original's alpha is kept."""
+
+    def job(control: Control) -> tuple[str, Path]:
+        write_image(path, blend(original.pixels, result.pixels, strength), original.image.alpha)
+        return ("saved", path)
+
+    return job
+
+
+def copy_blended(original: OpenedImage, result: Translation, strength: float) -> Job:
+    """A QImage of the result as shown, for the clipboard (set on the GUI thread)."""
+
+    def job(control: Control) -> tuple[str, Any]:
+        if strength >= 1.0:
+            return ("copied", result.picture.image)
+        return ("copied", qimage_from_array(blend(original.pixels, result.pixels, strength)))
+
+    return job

@@ -1,0 +1,369 @@
+"""``studio --self-test DIR``: open the real window, go through every panel, save screenshots.
+
+It is what a packaged build is smoke-tested with, so it needs nothing from the source tree: the
+sample photos come from ``resources/``, and when there are no built-in models it makes small
+untrained ones itself. Everything happens in a temporary STUDIO_HOME that is removed at the end;
+the person's own models, runs and settings are never touched. Exit status 0 only if every step
+worked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication, QWidget
+
+log = logging.getLogger(__name__)
+
+STEP_TIMEOUT = 300.0  # seconds; a slow CPU still trains four tiny steps well within this
+WINDOW_SIZE = (1360, 860)
+
+
+def _report(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = STEP_TIMEOUT) -> bool:
+    """Run the event loop until ``predicate()`` holds or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    loop = QEventLoop()
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        QTimer.singleShot(20, loop.quit)
+        loop.exec()
+    return True
+
+
+class _Catcher:
+    """Records the arguments of the next emission of a signal."""
+
+    def __init__(self, signal: Any):
+        self.values: list[tuple] = []
+        signal.connect(self._caught)
+
+    def _caught(self, *args: Any) -> None:
+        self.values.append(args)
+
+    def wait(self, timeout: float = STEP_TIMEOUT) -> tuple:
+        if not wait_until(lambda: bool(self.values), timeout):
+            raise TimeoutError(f"nothing came within {timeout:.0f} s")
+        return self.values[-1]
+
+
+def make_untrained_models(store: Any) -> list[str]:
+    """Small freshly initialised pix2pix and CycleGAN models, for machines with no built-in ones."""
+    from studio.core import nets
+    from studio.core.store import new_card
+
+    made = []
+    have = {m.kind for m in store.list()}
+    torch.manual_seed(0)
+    if "pix2pix" not in have:
+        params = {"input_nc": 3, "output_nc": 3, "ngf": 16, "num_downs": 6, "norm": "batch", "use_dropout": False}
+        g = nets.build("unet_generator", params)
+        nets.init_weights(g, "normal", gain=0.02)
+        card = new_card("pix2pix", {"G": ("unet_generator", g.config)}, domains={"A": "photo", "B": "sketch"},
+                        image_size=64, description="Untrained model made by the self-test.",
+                        provenance={"source": "self-test"})
+        made.append(store.save("self-test pix2pix", card, {"G": g.state_dict()}).name)
+    if "cyclegan" not in have:
+        params = {"input_nc": 3, "output_nc": 3, "ngf": 16, "n_blocks": 3, "norm": "instance"}
+        g_a, g_b = nets.build("resnet_generator", params), nets.build("resnet_generator", params)
+        for g in (g_a, g_b):
+            nets.init_weights(g, "normal", gain=0.02)
+        card = new_card("cyclegan", {"G_A": ("resnet_generator", g_a.config), "G_B": ("resnet_generator", g_b.config)},
+                        domains={"A": "photo", "B": "painting"}, image_size=64,
+                        description="Untrained model made by the self-test.", provenance={"source": "self-test"})
+        made.append(store.save("self-test cyclegan", card, {"G_A": g_a.state_dict(), "G_B": g_b.state_dict()}).name)
+    return made
+
+
+def make_training_folders(root: Path, photos: list[Path], per_photo: int = 3, size: int = 48) -> tuple[Path, Path]:
+    """Two small folders of crops of the sample photos (the first photo for A, the others for B)."""
+    from studio.core.images import read_image, write_image
+
+    a, b = root / "photos_a", root / "photos_b"
+    rng = np.random.default_rng(0)
+    for index, path in enumerate(photos):
+        rgb = read_image(path).rgb
+        height, width = rgb.shape[:2]
+        side = min(height, width) // 2
+        folder = a if index == 0 else b
+        for k in range(per_photo):
+            y, x = int(rng.integers(0, height - side)), int(rng.integers(0, width - side))
+            crop = rgb[y : y + side, x : x + side]
+            step = max(1, side // size)
+            write_image(folder / f"{path.stem}_{k}.png", crop[::step, ::step][:size, :size])
+    return a, b
+
+
+LATENT_MODEL = "self-test vae"
+
+
+def train_latent_model(folder: Path, name: str = LATENT_MODEL, steps: int = 120, size: int = 32,
+                       control: Any = None) -> str:
+    """A small VAE trained for a few seconds on ``folder`` (blurry, but it reads its images), published in the store."""
+    from studio.core.train.config import preset
+    from studio.core.train.job import train_job
+
+    config = preset("vae", name, "reference", dir_a=str(folder), crop_size=size, max_steps=steps, batch_size=8,
+                    checkpoint_every=10 * steps, preview_every=10 * steps, workers=0, lr=3e-3,
+                    generator={"arch": "conv_vae", "params": {"image_size": size, "latent_dim": 16, "channels": 16,
+                                                              "max_channels": 64}})
+    last = None
+    for event in train_job(config, control=control):
+        last = event
+    if last is None or last.kind != "finished" or not last.data.get("model"):
+        raise RuntimeError(f"the VAE run did not publish a model ({last.kind if last else 'no events'})")
+    return last.data["model"]
+
+
+class SelfTest:
+    def __init__(self, window: Any, out_dir: Path, scratch: Path):
+        self.window = window
+        self.out_dir = out_dir
+        self.scratch = scratch
+        self.results: list[tuple[str, bool, str]] = []
+
+    def step(self, name: str, action: Callable[[], str]) -> bool:
+        started = time.monotonic()
+        try:
+            detail = action()
+        except Exception as exc:  # every failure is reported, and the next steps still run
+            log.error("self-test step %s failed:\n%s", name, traceback.format_exc())
+            self.results.append((name, False, f"{type(exc).__name__}: {exc}"))
+            _report(f"FAIL {name}: {type(exc).__name__}: {exc}")
+            return False
+        seconds = time.monotonic() - started
+        self.results.append((name, True, detail))
+        _report(f"ok   {name} ({seconds:.1f} s): {detail}")
+        return True
+
+    def shot(self, name: str, widget: QWidget | None = None) -> Path:
+        widget = widget or self.window
+        self.window.toast.hide()
+        QApplication.processEvents()
+        wait_until(lambda: False, 0.3)  # let pending repaints (plots, previews) land
+        path = self.out_dir / f"{name}.png"
+        if not widget.grab().save(str(path)):
+            raise OSError(f"could not write {path}")
+        return path
+
+    # -- the steps -----------------------------------------------------------------------------
+    def models(self) -> str:
+        from .worker import Worker
+
+        store = self.window.ctx.store.store
+        worker = Worker(lambda control: make_untrained_models(store), "making self-test models")
+        done = _Catcher(worker.finished)
+        worker.start()
+        done.wait()
+        if worker.outcome != "result":
+            raise RuntimeError(worker.error or "could not make the models")
+        self.window.ctx.store.refresh()
+        kinds = {m.kind for m in self.window.ctx.store.models()}
+        missing = {"pix2pix", "cyclegan"} - kinds
+        if missing:
+            raise RuntimeError(f"no {', '.join(sorted(missing))} model in the store")
+        made = worker.value
+        return f"made {', '.join(made)}" if made else "using the built-in models"
+
+    def translate(self, key: str, photo: Path, direction: str | None, mode: str, shot: str) -> str:
+        panel = self.window.show_panel(key)
+        info = self.window.ctx.store.models([panel.kind])[0]
+        panel.select_model(info.name, direction)
+        shown = _Catcher(panel.result_shown)
+        panel.open_image(photo)
+        result = shown.wait()[0]
+        # a stale result of an earlier choice could arrive first: wait for this photo's
+        wait_until(lambda: panel.is_idle() and panel.result is not None, STEP_TIMEOUT)
+        result, opened = panel.result, panel.opened
+        if result.pixels.shape != opened.pixels.shape:
+            raise AssertionError(f"output {result.pixels.shape} differs from input {opened.pixels.shape}")
+        if not np.isfinite(result.pixels).all() or result.pixels.std() == 0:
+            raise AssertionError("the output is blank")
+        panel.view.set_mode(mode)
+        panel.blend_slider.setValue(85 if mode == "wipe" else 100)
+        self.shot(shot)
+        return (f"{photo.name} {opened.pixels.shape[1]}×{opened.pixels.shape[0]} with {result.model} "
+                f"({result.direction}) in {result.seconds:.2f} s on {result.device}")
+
+    def save(self, key: str) -> str:
+        from studio.core.images import read_image
+
+        panel = self.window.show_panel(key)
+        target = self.scratch / "saved" / "result.jpg"
+        saved = _Catcher(panel.saved)
+        panel.save_result(target)
+        saved.wait()
+        back = read_image(target)
+        if back.size != (panel.result.picture.width, panel.result.picture.height):
+            raise AssertionError(f"saved image is {back.size}")
+        return f"saved and read back {target.name} ({back.size[0]}×{back.size[1]})"
+
+    def train(self, photos: list[Path]) -> str:
+        panel = self.window.show_panel("train")
+        a, b = make_training_folders(self.scratch / "data", photos)
+        form = panel.form
+        form.set_kind("cyclegan")
+        form.name.setText("self-test run")
+        form.preset.setCurrentIndex(form.preset.findData("fast"))
+        form.advanced_toggle.setChecked(True)
+        form.size.setValue(32)
+        form.steps.setValue(4)
+        form.preview_every.setValue(2)
+        form.checkpoint_every.setValue(100)
+        form.device.setCurrentIndex(form.device.findData("cpu"))  # the self-test checks the app, not the GPU
+        form.set_folders(a, b)
+        if not wait_until(lambda: not form.scanning() and form.scan("A") is not None and form.scan("B") is not None, 60):
+            raise TimeoutError("the folders were not checked in time")
+        problems = form.problems()
+        if problems:
+            raise AssertionError("; ".join(problems))
+        finished = _Catcher(panel.run_finished)
+        panel.start()
+        data = finished.wait()[0]
+        if data.get("cancelled") or not data.get("model"):
+            raise AssertionError(f"the run did not publish a model: {data}")
+        wait_until(lambda: panel.state == "idle", 30)
+        if self.window.ctx.store.find(data["model"]) is None:
+            raise AssertionError(f"model {data['model']!r} is not in the store")
+        if panel.losses.count(panel.losses.names()[0]) < 4:
+            raise AssertionError("the loss curves did not get every step")
+        if panel.preview.image is None:
+            raise AssertionError("no preview image arrived")
+        self.shot("3-train")
+        return f"trained {data['step']} steps and published {data['model']!r}"
+
+    def manager(self, name: str) -> str:
+        panel = self.window.show_panel("models", name)
+        info = panel.selected()
+        if info is None or info.name != name:
+            raise AssertionError(f"the manager did not select {name!r}")
+        wait_until(lambda: panel.curves.isVisible(), 30)
+        self.shot("5-models")
+        return f"{len(panel.model_names())} models listed; {name} shows its card and curves"
+
+    def latent(self, photos: list[Path]) -> str:
+        """Train a tiny VAE, drop four anchors, drag the cursor, make a strip; the shot shows all of it."""
+        from .worker import Worker
+
+        a, b = make_training_folders(self.scratch / "latent_data", photos, per_photo=6)
+        worker = Worker(lambda control: train_latent_model(a.parent, LATENT_MODEL, control=control),
+                        "training the self-test VAE")
+        done = _Catcher(worker.finished)
+        worker.start()
+        done.wait()
+        if worker.outcome != "result":
+            raise RuntimeError(worker.error or "could not train the VAE")
+        self.window.ctx.store.refresh()
+        panel = self.window.show_panel("latent")
+        panel.select_model(LATENT_MODEL)
+        anchors = [*photos[:3], next(iter(sorted(b.glob("*.png"))))][:4]
+        panel.add_images(anchors)
+        if not wait_until(lambda: len(panel.anchors) == len(anchors) and panel.model is not None, 120):
+            raise TimeoutError(f"{len(panel.anchors)} of {len(anchors)} anchors encoded")
+        frames = []
+        for k in range(12):  # a drag from near the first anchor towards the middle
+            panel.pad.set_cursor((0.15 + 0.03 * k, 0.2 + 0.025 * k))
+            serial = panel.request_render()
+            if not wait_until(lambda s=serial: panel._shown_serial >= s, 60):
+                raise TimeoutError("no frame came from the render worker")
+            frames.append(panel.frame_rgb())
+        if all(np.array_equal(frames[0], f) for f in frames[1:]) or frames[-1].std() == 0:
+            raise AssertionError("the live result did not change while the cursor moved")
+        strip = _Catcher(panel.strip_ready)
+        panel.make_strip(0, 1, steps=8)
+        strip.wait(120)
+        self.shot("4-latent")
+        return (f"{len(panel.anchors)} anchors on {LATENT_MODEL!r}, {len(frames)} live frames at "
+                f"{panel.ms_per_frame:.1f} ms/frame, an 8-frame strip")
+
+    def dialogs(self) -> str:
+        from .dialogs import SettingsDialog
+
+        settings = SettingsDialog(self.window.ctx.settings, self.window.ctx.devices_available, self.window)
+        settings.show()
+        self.shot("6-settings", settings)
+        settings.close()
+        about = self.window.show_about()
+        self.shot("7-about", about)
+        about.close()
+        return "settings and about dialogs drawn"
+
+
+def run_self_test(out_dir: Path) -> int:
+    """Go through every panel, save screenshots into ``out_dir``; 0 if everything worked."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="studio-self-test-"))
+    saved_home = os.environ.get("STUDIO_HOME")
+    os.environ["STUDIO_HOME"] = str(scratch / "home")  # never the person's own models or settings
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from . import resources
+    from .app import _safe_worker_processes, build_window, create_app
+    from .worker import shutdown_workers
+
+    _safe_worker_processes()
+    app = create_app()
+    window = None
+    try:
+        window = build_window(app)
+        window.resize(*WINDOW_SIZE)
+        window.show()
+        test = SelfTest(window, out_dir, scratch)
+        photos = resources.sample_photos()
+        if len(photos) < 2:
+            _report(f"FAIL samples: fewer than two sample photos in {resources.resource_path('samples')}")
+            return 1
+        by_name = {p.stem: p for p in photos}
+        first = by_name.get("astronaut", photos[0])
+        second = by_name.get("chelsea", photos[1])
+        if test.step("models", test.models):
+            test.step("translate paired", lambda: test.translate("translate_paired", first, None, "wipe",
+                                                                 "1-translate-paired"))
+            test.step("translate unpaired", lambda: test.translate("translate_unpaired", second, "b2a", "side",
+                                                                   "2-translate-unpaired"))
+            test.step("save result", lambda: test.save("translate_unpaired"))
+        trained = test.step("train", lambda: test.train(photos))
+        test.step("latent explorer", lambda: test.latent(photos))
+        if trained:
+            test.step("model manager", lambda: test.manager("self-test run"))
+        else:
+            test.step("model manager", lambda: test.shot("5-models", window.show_panel("models")) and "shown")
+        test.step("dialogs", test.dialogs)
+        failed = [name for name, ok, _ in test.results if not ok]
+        _report(f"self-test: {len(test.results) - len(failed)} of {len(test.results)} steps passed; "
+                f"screenshots in {out_dir}")
+        return 1 if failed else 0
+    except Exception:
+        _report("FAIL self-test: " + traceback.format_exc())
+        return 1
+    finally:
+        if window is not None:
+            window._closing = True  # no "training in progress" question in a self-test
+            window.close()
+        shutdown_workers(15_000)
+        from .logview import uninstall_logging
+
+        uninstall_logging()
+        if saved_home is None:
+            os.environ.pop("STUDIO_HOME", None)
+        else:
+            os.environ["STUDIO_HOME"] = saved_home
+        shutil.rmtree(scratch, ignore_errors=True)

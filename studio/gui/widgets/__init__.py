@@ -1,0 +1,1 @@
+"""Reusable widgets: the before/after compare view, image preview, folder fields, toasts."""

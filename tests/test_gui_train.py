@@ -1,0 +1,152 @@
+"""The training panel: folders checked before starting, a run started, paused, resumed, stopped,
+resumed from the list, published to the model manager; closing the window while it trains."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from gui_helpers import screenshot, window_fixture  # noqa: F401  (the window fixture)
+from train_helpers import paired_folders, unpaired_folders
+
+from studio.core.store import ModelStore
+from studio.core.train.job import read_run, run_dir
+from studio.gui import dialogs
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def configure(panel, kind: str, name: str, steps: int, a, b=None, size: int = 32) -> None:
+    form = panel.form
+    form.set_kind(kind)
+    form.name.setText(name)
+    form.preset.setCurrentIndex(form.preset.findData("fast"))
+    form.size.setValue(size)
+    form.steps.setValue(steps)
+    form.preview_every.setValue(2)
+    form.set_folders(a, b)
+
+
+def wait_scanned(qtbot, form, roles=("A", "B")) -> None:
+    qtbot.waitUntil(lambda: not form.scanning() and all(form.scan(r) is not None for r in roles), timeout=30_000)
+
+
+def test_train_panel_runs_pauses_resumes_stops_resumes_from_the_list_and_publishes(window, qtbot, tmp_path):
+    a, b = unpaired_folders(tmp_path)  # with an unreadable file in each folder
+    panel = window.show_panel("train")
+    configure(panel, "cyclegan", "photo2art", 10, a, b)
+    wait_scanned(qtbot, panel.form)
+    assert "6 images" in panel.form.folder_a.status_text() and "1 unreadable" in panel.form.folder_a.status_text()
+    assert "notes.png" in panel.form.folder_a.status.toolTip()
+    assert "empty.jpg" in panel.form.folder_b.status.toolTip()
+
+    notes = []
+    window.ctx.notified.connect(lambda message, level, action: notes.append((message, level, action)))
+    panel.start()
+    assert panel.state == "starting" and not panel.start_button.isEnabled()
+    qtbot.waitUntil(lambda: panel._step >= 2, timeout=60_000)
+    panel.toggle_pause()
+    qtbot.waitUntil(lambda: panel.state == "paused", timeout=30_000)
+    assert read_run(run_dir("photo2art"))["state"] == "paused"
+    paused_at = panel._step
+    qtbot.wait(400)
+    assert panel._step == paused_at  # really paused
+    panel.toggle_pause()
+    assert panel.state == "running"
+    qtbot.waitUntil(lambda: panel._step > paused_at, timeout=30_000)
+    with qtbot.waitSignal(panel.run_finished, timeout=60_000) as stopped:
+        panel.stop()
+    assert stopped.args[0]["cancelled"]
+    qtbot.waitUntil(lambda: panel.state == "idle", timeout=10_000)
+    status = read_run(run_dir("photo2art"))
+    assert status["state"] == "cancelled" and status["resumable"] and status["step"] == stopped.args[0]["step"] < 10
+    assert "resumed" in panel.run_log.toPlainText() and "paused at step" in panel.run_log.toPlainText()
+    assert notes[-1][1] == "warning" and "stopped at step" in notes[-1][0]
+
+    panel.select_run("photo2art")
+    assert panel.resume_button.isEnabled()
+    with qtbot.waitSignal(panel.run_finished, timeout=90_000) as finished:
+        panel.resume_button.click()
+    assert finished.args[0] == {"run": "photo2art", "step": 10, "cancelled": False, "model": "photo2art"}
+    qtbot.waitUntil(lambda: panel.state == "idle", timeout=10_000)
+    assert read_run(run_dir("photo2art"))["state"] == "finished"
+    assert panel.stat_step.value.text() == "10 / 10" and panel.stat_state.value.text() == "Finished"
+    assert panel.preview.image is not None and panel.preview.image.height() == 3 * 32
+    assert panel.losses.count("G_A") == 10  # the curves so far, then the resumed steps: one point per step
+    message, level, action = notes[-1]
+    assert level == "success" and "photo2art" in message and action is not None
+    card = ModelStore().get("photo2art").card
+    assert card["provenance"]["run"] == "photo2art" and card["image_size"] == 32
+    screenshot(window, "gui-train")
+
+    action[1]()  # the notification's "Show" opens the model in the manager, with its curves
+    manager = window.current_panel()
+    assert manager.key == "models" and manager.selected().name == "photo2art"
+    qtbot.waitUntil(lambda: manager.curves.isVisible(), timeout=10_000)
+    assert {"G_A", "cycle_A", "D_B"} <= set(manager.curves.names()) and manager.curves.count("G_A") == 10
+    assert window.panel("translate_unpaired").model_combo.findData("photo2art") >= 0
+    screenshot(window, "gui-models-trained")
+
+
+def test_pix2pix_from_the_panel_pairs_by_name_and_feeds_the_paired_panel(window, qtbot, tmp_path):
+    a, b = paired_folders(tmp_path)
+    (b / "p0.png").unlink()  # one input without its target
+    panel = window.show_panel("train")
+    configure(panel, "pix2pix", "colorize", 3, a, b)
+    wait_scanned(qtbot, panel.form)
+    assert panel.form.pairing.text().startswith("7 pairs matched") and "1 without a partner" in panel.form.pairing.text()
+    with qtbot.waitSignal(panel.run_finished, timeout=90_000) as finished:
+        window.run_command("start")  # F5
+    assert finished.args[0]["model"] == "colorize"
+    assert ModelStore().get("colorize").card["provenance"]["images"]["pairs"] == 7
+    assert window.panel("translate_paired").model_combo.findData("colorize") >= 0
+
+    qtbot.waitUntil(lambda: panel.state == "idle", timeout=10_000)
+    form = panel.form
+    form.name.setText("colorize-tuned")
+    form.base_model.setCurrentIndex(form.base_model.findData("colorize"))  # fine-tune the model just made
+    form.size.setValue(64)  # another size: the generator is the base model's, whatever the preset says
+    with qtbot.waitSignal(panel.run_finished, timeout=90_000) as finished:
+        panel.start()
+    tuned, base = ModelStore().get("colorize-tuned").card, ModelStore().get("colorize").card
+    assert finished.args[0]["model"] == "colorize-tuned" and tuned["provenance"]["from_model"] == "colorize"
+    assert tuned["networks"]["G"] == base["networks"]["G"] and tuned["provenance"]["config"]["lr"] == 5e-5
+
+
+def test_start_says_what_is_missing_instead_of_starting(window, qtbot, tmp_path):
+    panel = window.show_panel("train")
+    panel.form.name.setText("bad/name")
+    panel.start()
+    assert not panel._slot.busy
+    text = panel.problem_label.text()
+    assert "invalid model name" in text and "Choose the folder: Domain A images" in text
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    panel.form.set_folders(empty, empty)
+    wait_scanned(qtbot, panel.form)
+    assert "no usable image (the folder is empty)" in panel.form.folder_a.status_text()
+    panel.form.name.setText("fine")
+    panel.start()
+    assert not panel._slot.busy and "no usable image" in panel.problem_label.text()
+
+
+def test_closing_while_training_asks_then_stops_with_a_checkpoint(window, qtbot, tmp_path, monkeypatch):
+    a, b = unpaired_folders(tmp_path, junk=False)
+    panel = window.show_panel("train")
+    configure(panel, "cyclegan", "long run", 5000, a, b)
+    wait_scanned(qtbot, panel.form)
+    panel.start()
+    qtbot.waitUntil(lambda: panel._step >= 1, timeout=60_000)
+    answers = ["Keep training", "Stop and quit"]
+    asked = []
+    monkeypatch.setattr(dialogs, "choose", lambda parent, title, text, choices: asked.append(text) or answers.pop(0))
+    window._closing = False
+    window.close()
+    assert window.isVisible() and panel._slot.busy and "long run" in asked[0]
+    window.close()
+    started = time.monotonic()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=60_000)
+    assert time.monotonic() - started < 60
+    status = read_run(run_dir("long run"))
+    assert status["state"] == "cancelled" and status["resumable"] and 1 <= status["step"] < 5000
+    assert (run_dir("long run") / "checkpoint.pt").is_file()
