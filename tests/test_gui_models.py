@@ -24,7 +24,7 @@ def test_manager_lists_details_exports_deletes_imports_renames_and_duplicates(wi
     assert panel.select("horse2zebra")
     html = panel.details.toHtml()
     assert "horse2zebra" in html and "photo" in html and "painting" in html and "resnet_generator" in html
-    assert not panel.onnx_button.isEnabled() and "coming" in panel.onnx_button.toolTip()
+    assert panel.onnx_button.isEnabled()
     assert panel.rename_button.isEnabled() and panel.delete_button.isEnabled()
     table = panel.table_model
     row = table.row_of("horse2zebra")
@@ -96,3 +96,43 @@ def test_built_in_models_are_read_only_in_the_manager(window, builtin_dir):
     assert "read-only" in panel.rename_button.toolTip()
     assert panel.duplicate_button.isEnabled() and panel.export_button.isEnabled()
     assert panel.table_model.index(0, 5).data() == "Built-in"
+
+
+def test_onnx_export_from_the_manager_shows_progress_and_the_parity_figure(window, qtbot, tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    save_cyclegan("horse2zebra")
+    window.ctx.store.refresh()
+    panel = window.show_panel("models")
+    panel.select("horse2zebra")
+    target = tmp_path / "onnx" / "zebra.onnx"
+    asked = []
+    monkeypatch.setattr(dialogs, "choose", lambda parent, title, text, labels: asked.append(labels) or labels[1])
+    monkeypatch.setattr(dialogs, "save_file", lambda *args, **kw: target)
+    seen = []
+    panel._onnx.progress.connect(seen.append)
+    with qtbot.waitSignal(panel.operation_done, timeout=90_000) as done:
+        panel.onnx_button.click()
+        assert panel.onnx_progress.isVisible() and not panel.onnx_button.isEnabled()
+    what, result = done.args
+    assert asked == [["A → B", "B → A"]] and what == "onnx" and result["part"] == "b2a"
+    assert seen and seen[-1]["done"] == seen[-1]["total"]
+    assert target.is_file() and ort.InferenceSession(str(target)).get_inputs()[0].shape[2] != 256  # dynamic size
+    assert result["max_abs_diff"] <= 1e-3
+    qtbot.waitUntil(lambda: not panel.onnx_busy, timeout=10_000)
+    assert f"max abs diff {result['max_abs_diff']:.1e}" in panel.onnx_status.text()
+    assert not panel.onnx_progress.isVisible() and panel.onnx_button.isEnabled()
+    screenshot(window, "gui-models-onnx")
+
+
+def test_nested_evaluation_metrics_and_limits_read_as_rows(window):
+    from studio.gui.panels.models import card_html, metric_rows
+
+    rows = metric_rows({"psnr": 21.23456, "eval": {"a2b": {"cycle_l1": 0.0312, "kid": None}, "images": 12,
+                                                    "skipped": [["x.png", "unreadable"]]}})
+    assert rows == [("psnr", "21.23"), ("eval · a2b · cycle l1", "0.0312"), ("eval · images", "12"),
+                    ("eval · skipped", "1 item(s)")]
+    save_pix2pix("facades")
+    ModelStore().update_card("facades", {"limits": "Only facades.", "metrics": {"eval": {"psnr": 20.5}}})
+    html = card_html(ModelStore().get("facades"))
+    assert "Only facades." in html and "eval · psnr" in html and "20.5" in html

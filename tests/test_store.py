@@ -197,3 +197,23 @@ def test_model_is_rebuilt_from_its_card_alone():
     g = model.networks["G_A"]
     assert g.config["ngf"] == 12 and g.config["n_blocks"] == 3
     assert sum(1 for k in g.state_dict() if k.endswith("conv_block.1.weight")) == 3
+
+
+def test_example_files_travel_with_the_model_and_stay_inside_its_folder(tmp_path):
+    from helpers import save_pix2pix
+
+    save_pix2pix("with examples")
+    store = ModelStore()
+    info = store.get("with examples")
+    example = tmp_path / "face.png"
+    example.write_bytes(b"an example input")
+    weights = store.load(info).networks["G"].state_dict()
+    card = {**info.card, "examples": ["examples/face.png", "examples/missing.png", "../card.json"]}
+    saved = store.save("with examples", card, {"G": weights}, overwrite=True, files={"examples/face.png": example})
+    assert saved.examples() == [(saved.path / "examples" / "face.png").resolve()]  # missing and escaping ones left out
+    assert saved.size_bytes > (saved.path / "model.safetensors").stat().st_size
+    copy = store.duplicate("with examples", "copy")
+    assert [p.read_bytes() for p in copy.examples()] == [b"an example input"]
+    with pytest.raises(StoreError, match="outside"):
+        store.save("escape", card, {"G": weights}, files={"../escaped.png": example})
+    assert not (store.user_dir / "escaped.png").exists() and not store.exists("escape")

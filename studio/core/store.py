@@ -83,11 +83,21 @@ class ModelInfo:
 
     @property
     def size_bytes(self) -> int:
-        return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
     @property
     def created(self) -> str:
         return self.card.get("created", "")
+
+    def examples(self) -> list[Path]:
+        """Example inputs shipped inside the model's folder (``card["examples"]``: relative paths)."""
+        root = self.path.resolve()
+        found = []
+        for rel in self.card.get("examples", []):
+            path = (root / str(rel)).resolve()
+            if root in path.parents and path.is_file():
+                found.append(path)
+        return found
 
     def directions(self) -> list[str]:
         roles = DIRECTION_NETWORK.get(self.kind, {})
@@ -265,8 +275,12 @@ class ModelStore:
         *,
         overwrite: bool = False,
         half: bool = False,
+        files: Mapping[str, Path] | None = None,
     ) -> ModelInfo:
-        """Write a model atomically: staged in a hidden folder, then renamed into place."""
+        """Write a model atomically: staged in a hidden folder, then renamed into place.
+
+        ``files`` maps a relative path inside the model's folder to a file copied there (example
+        inputs, listed in ``card["examples"]``)."""
         name = validate_name(name)
         if self._is_builtin_name(name):
             raise StoreError(f"{name!r} is the name of a built-in model; choose another name")
@@ -283,7 +297,15 @@ class ModelStore:
         try:
             save_file(flat, str(staging / WEIGHTS_NAME), metadata={"studio_format": str(FORMAT_VERSION)})
             atomic_write_text(staging / CARD_NAME, json.dumps(card, indent=2, sort_keys=False) + "\n")
-            for f in staging.iterdir():
+            for rel, source in (files or {}).items():
+                dest = (staging / rel).resolve()
+                if staging.resolve() not in dest.parents:
+                    raise StoreError(f"model file {rel!r} would land outside the model's folder")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, dest)
+            for f in staging.rglob("*"):
+                if not f.is_file():
+                    continue
                 with open(f, "rb") as handle:
                     os.fsync(handle.fileno())
             if target.exists():
@@ -332,7 +354,8 @@ class ModelStore:
         flat = load_file(str(info.weights_path), device="cpu")
         roles = list(info.card["networks"])
         card = {**info.card, "provenance": {**info.card.get("provenance", {}), "duplicated_from": name}}
-        return self.save(new_name, card, split_state(flat, roles))
+        files = {str(p.relative_to(info.path.resolve())): p for p in info.examples()}
+        return self.save(new_name, card, split_state(flat, roles), files=files)
 
     def export_safetensors(self, name: str, out: Path) -> Path:
         """One self-contained file: the weights with the card in the safetensors metadata."""

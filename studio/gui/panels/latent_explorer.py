@@ -96,6 +96,7 @@ class LatentExplorerPanel(Panel):
         self._pca_slot = TaskSlot(self)
         self._attribute_slot = TaskSlot(self)
         self._direction_io_slot = TaskSlot(self)
+        self._offered_examples = False
         self._player = QTimer(self, interval=90)
         self._player.timeout.connect(self._next_frame)
         self._build()
@@ -231,9 +232,12 @@ class LatentExplorerPanel(Panel):
         self.add_button = push_button("Add images…", "open", primary=True)
         self.add_button.setToolTip("2–6 images to blend; you can also drop them on the pad")
         self.clear_button = push_button("Clear", "delete")
+        self.examples_button = push_button("Use the model's examples", "photos")
+        self.examples_button.setToolTip("Place the example images that come with the model as anchors")
         row.addWidget(self.add_button, 1)
         row.addWidget(self.clear_button)
         lay.addLayout(row)
+        lay.addWidget(self.examples_button)
         self.anchor_status = hint(f"Add {MIN_ANCHORS}–{MAX_ANCHORS} of your images.")
         lay.addWidget(self.anchor_status)
         return box
@@ -344,6 +348,7 @@ class LatentExplorerPanel(Panel):
         self.model_combo.currentIndexChanged.connect(lambda _i: self._model_changed())
         self.ctx.store.changed.connect(self._fill_models)
         self.add_button.clicked.connect(self._ask_add)
+        self.examples_button.clicked.connect(self.add_examples)
         self.clear_button.clicked.connect(self.clear_anchors)
         self.pad.cursor_changed.connect(self._pad_moved)
         self.pad.anchors_changed.connect(self._pad_moved)
@@ -408,6 +413,9 @@ class LatentExplorerPanel(Panel):
         has_model = self.current_model_name() is not None
         n = len(self._anchors)
         self.add_button.setEnabled(has_model and n < MAX_ANCHORS)
+        examples = self.example_paths() if has_model else []
+        self.examples_button.setVisible(bool(examples))
+        self.examples_button.setEnabled(n < MAX_ANCHORS and any(p not in {a.path for a in self._anchors} for p in examples))
         self.clear_button.setEnabled(n > 0)
         ready = self._model is not None
         self.strip_button.setEnabled(ready and n >= 2 and not self._strip_slot.busy)
@@ -491,6 +499,23 @@ class LatentExplorerPanel(Panel):
     @property
     def anchors(self) -> list[jobs.Anchor]:
         return list(self._anchors)
+
+    def example_paths(self) -> list[Path]:
+        info = self.ctx.store.find(self.current_model_name()) if self.current_model_name() else None
+        return info.examples()[:MAX_ANCHORS] if info is not None else []
+
+    def add_examples(self) -> None:
+        """Place the example images shipped with the chosen model as anchors."""
+        self.add_images(self.example_paths())
+
+    def activate(self, argument: object = None) -> None:
+        """Shown for the first time with an empty pad and a model that ships examples: place them, so
+        the canvas can be dragged at once."""
+        if self._offered_examples:
+            return
+        self._offered_examples = True
+        if not self._anchors and not self._encoding and len(self.example_paths()) >= MIN_ANCHORS:
+            self.add_examples()
 
     def _ask_add(self) -> None:
         paths = dialogs.open_files(self, "Images to use as anchors", dialogs.IMAGE_FILTER, self.ctx.settings,

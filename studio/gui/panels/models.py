@@ -1,6 +1,6 @@
 """The model manager: a table over the store, a details pane with the card and the training
-curves, and import / export / rename / duplicate / delete / reveal. Every store operation runs in a
-worker; the store hub tells the other panels when the list changed."""
+curves, and import / export (safetensors, ONNX) / rename / duplicate / delete / reveal. Every store
+operation runs in a worker; the store hub tells the other panels when the list changed."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QProgressBar,
     QSplitter,
     QTableView,
     QTextBrowser,
@@ -124,7 +125,7 @@ class ModelsPanel(Panel):
     subtitle = "Your models and the built-in ones: inspect their cards, import, export, rename, duplicate, delete."
     icon_name = "models"
 
-    operation_done = Signal(str, object)  # what ("import", "export", "rename", ...), its result
+    operation_done = Signal(str, object)  # what ("import", "export", "onnx", "rename", ...), its result
     details_shown = Signal(str)  # model name
 
     def __init__(self, ctx, parent: QWidget | None = None):
@@ -132,6 +133,7 @@ class ModelsPanel(Panel):
         self.setAcceptDrops(True)
         self._ops = TaskSlot(self)
         self._curves = TaskSlot(self)
+        self._onnx = TaskSlot(self)  # an ONNX export runs beside the quick store operations
         self._pending_select: str | None = None
         self._finished_op: tuple[str, Any] | None = None
         self._build()
@@ -170,8 +172,8 @@ class ModelsPanel(Panel):
         self.export_button = push_button("Export…", "export")
         self.export_button.setToolTip("Export as one .safetensors file with the card inside")
         self.onnx_button = push_button("Export ONNX…", "export")
-        self.onnx_button.setEnabled(False)
-        self.onnx_button.setToolTip("ONNX export is coming in a later release")
+        self.onnx_button.setToolTip("Export a direction or part as ONNX, checked with onnx.checker and compared "
+                                    "with PyTorch by onnxruntime")
         self.rename_button = push_button("Rename…", "rename")
         self.duplicate_button = push_button("Duplicate…", "duplicate")
         self.delete_button = push_button("Delete…", "delete", danger=True)
@@ -191,6 +193,22 @@ class ModelsPanel(Panel):
         self.empty_hint = hint("No models yet. Import one (a Studio .safetensors export or a reference "
                                "pytorch-CycleGAN-and-pix2pix .pth generator), drop model files here, "
                                "or train one in Train.")
+        self.onnx_progress = QProgressBar()
+        self.onnx_progress.setMaximumWidth(220)
+        self.onnx_progress.setTextVisible(False)
+        self.onnx_status = QLabel("", objectName="Muted")
+        self.onnx_status.setWordWrap(True)
+        self.onnx_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.onnx_cancel = push_button("Cancel", "cancel")
+        self.onnx_cancel.clicked.connect(self.cancel_onnx)
+        onnx_row = QHBoxLayout()
+        onnx_row.setSpacing(8)
+        onnx_row.addWidget(self.onnx_progress)
+        onnx_row.addWidget(self.onnx_cancel)
+        onnx_row.addWidget(self.onnx_status, 1)
+        for widget in (self.onnx_progress, self.onnx_cancel, self.onnx_status):
+            widget.hide()
+
         table_box = QWidget()
         table_layout = QVBoxLayout(table_box)
         table_layout.setContentsMargins(0, 0, 0, 0)
@@ -227,11 +245,18 @@ class ModelsPanel(Panel):
         layout.setSpacing(10)
         layout.addWidget(PanelHeader(self.title, self.subtitle))
         layout.addLayout(toolbar)
+        layout.addLayout(onnx_row)
         layout.addWidget(splitter, 1)
 
     def _connect(self) -> None:
         self.import_button.clicked.connect(self._ask_import)
         self.export_button.clicked.connect(self._ask_export)
+        self.onnx_button.clicked.connect(self._ask_onnx)
+        self._onnx.progress.connect(self._onnx_progress)
+        self._onnx.result.connect(self._onnx_result)
+        self._onnx.failed.connect(self._onnx_failed)
+        self._onnx.cancelled.connect(lambda: self._onnx_status("ONNX export cancelled; nothing was written."))
+        self._onnx.idle.connect(self._onnx_idle)
         self.rename_button.clicked.connect(self._ask_rename)
         self.duplicate_button.clicked.connect(self._ask_duplicate)
         self.delete_button.clicked.connect(self._ask_delete)
@@ -286,6 +311,7 @@ class ModelsPanel(Panel):
         writable = info is not None and not info.builtin
         self.import_button.setEnabled(not busy)
         self.export_button.setEnabled(info is not None and not busy)
+        self.onnx_button.setEnabled(info is not None and not self._onnx.busy)
         self.duplicate_button.setEnabled(info is not None and not busy)
         self.reveal_button.setEnabled(info is not None)
         for button in (self.rename_button, self.delete_button):
@@ -411,6 +437,77 @@ class ModelsPanel(Panel):
         store = self.ctx.store.store
         self._run("export", lambda: store.export_safetensors(name, Path(path)), select=name)
 
+    # -- ONNX ------------------------------------------------------------------------------------
+    def _ask_onnx(self) -> None:
+        from studio.core import export
+
+        info = self.selected()
+        if info is None:
+            return
+        choices = export.parts(info)
+        part = choices[0]
+        if len(choices) > 1:
+            labels = [PART_LABELS.get(c, c) for c in choices]
+            chosen = dialogs.choose(self, f"Export {info.name} as ONNX", "Which part?", labels)
+            if chosen is None:
+                return
+            part = choices[labels.index(chosen)]
+        path = dialogs.save_file(self, f"Export {info.name} ({part}) as ONNX", f"{info.name} {part}.onnx",
+                                 "ONNX (*.onnx)", self.ctx.settings, "export_onnx")
+        if path is not None:
+            self.export_onnx(info.name, path, part)
+
+    def export_onnx(self, name: str, path: str | Path, part: str | None = None) -> None:
+        """Export in a worker, with progress; the parity figure is shown when it is done."""
+        from studio.core.export import export_onnx_job
+
+        store = self.ctx.store.store
+        self.onnx_progress.setRange(0, 0)
+        for widget in (self.onnx_progress, self.onnx_cancel, self.onnx_status):
+            widget.show()
+        self.onnx_status.setText(f"Exporting {name}{f' ({part})' if part else ''} to ONNX…")
+        self._onnx.start(lambda control: export_onnx_job(name, path, part, store=store, control=control),
+                         f"exporting {name} to ONNX")
+        self._update_buttons()
+
+    def cancel_onnx(self) -> None:
+        self._onnx.cancel()
+        self.onnx_status.setText("Cancelling the ONNX export…")
+
+    def _onnx_progress(self, data: dict) -> None:
+        total, done = int(data.get("total", 0)), int(data.get("done", 0))
+        self.onnx_progress.setRange(0, max(1, total))
+        self.onnx_progress.setValue(done)
+        if data.get("message"):
+            self.onnx_status.setText(f"ONNX export: {data['message']}…")
+
+    def _onnx_result(self, done: dict) -> None:
+        if done.get("cancelled"):
+            self._onnx_status("ONNX export cancelled; nothing was written.")
+            return
+        self._onnx_status(onnx_summary(done))
+        path = Path(done["path"])
+        self.ctx.notify(f"Exported {done['model']} ({done['part']}) to {path.name}", "success",
+                        ("Show", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(path.parent)))))
+        self.operation_done.emit("onnx", done)
+
+    def _onnx_failed(self, message: str) -> None:
+        self._onnx_status(f"ONNX export failed: {message}")
+        self.ctx.error("The ONNX export failed", message)
+
+    def _onnx_status(self, text: str) -> None:
+        self.onnx_status.setText(text)
+        self.onnx_status.show()
+
+    def _onnx_idle(self) -> None:
+        self.onnx_progress.hide()
+        self.onnx_cancel.hide()
+        self._update_buttons()
+
+    @property
+    def onnx_busy(self) -> bool:
+        return self._onnx.busy
+
     def _ask_rename(self) -> None:
         info = self.selected()
         if info is None or info.builtin:
@@ -469,6 +566,38 @@ class ModelsPanel(Panel):
             event.acceptProposedAction()
 
 
+PART_LABELS = {"a2b": "A → B", "b2a": "B → A", "encoder": "encoder (image → latent)",
+               "decoder": "decoder (latent → image)", "forward": "forward (image → latent)",
+               "inverse": "inverse (latent → image)"}
+
+
+def onnx_summary(done: dict) -> str:
+    """One line about a finished export: where it went and how closely onnxruntime matched PyTorch."""
+    head = (f"{done['model']} ({done['part']}) → {Path(done['path']).name}: {done['bytes'] / 1e6:.1f} MB, "
+            f"opset {done['opset']}, onnx.checker passed")
+    if done.get("max_abs_diff") is None:
+        return f"{head}; not verified: {done.get('note') or 'onnxruntime is not installed'}"
+    return (f"{head}; {done['verified_with']} vs PyTorch: max abs diff {done['max_abs_diff']:.1e} "
+            f"(tolerance {done['tolerance']:g})")
+
+
+def metric_rows(metrics: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Nested metrics (``eval`` → direction → figure) as readable (label, value) rows."""
+    rows: list[tuple[str, str]] = []
+    for key, value in metrics.items():
+        label = f"{prefix}{key.replace('_', ' ')}"
+        if isinstance(value, dict):
+            rows.extend(metric_rows(value, f"{label} · "))
+        elif isinstance(value, float):
+            rows.append((label, f"{value:.4g}"))
+        elif isinstance(value, list):
+            shown = f"{len(value)} item(s)" if value and isinstance(value[0], (list, dict)) else ", ".join(map(str, value))
+            rows.append((label, shown or "—"))
+        elif value is not None:
+            rows.append((label, str(value)))
+    return rows
+
+
 def card_html(info: ModelInfo) -> str:
     """The card as readable HTML: what the model is, where it came from, what was measured."""
     c = resources.colors()
@@ -506,17 +635,17 @@ def card_html(info: ModelInfo) -> str:
             prov_rows.append(row(key.replace("_", " "), esc(json.dumps(value)[:400])))
         elif value is not None:
             prov_rows.append(row(key.replace("_", " "), esc(str(value))))
-    metrics = card.get("metrics", {})
-    metric_rows = "".join(row(k.replace("_", " "), esc(str(v))) for k, v in metrics.items())
+    metrics = "".join(row(label, esc(value)) for label, value in metric_rows(card.get("metrics", {})))
     parts = [
         f"<h2 style='margin-bottom:2px'>{esc(info.name)}</h2>",
         f"<p style='color:{c['muted']}; margin-top:0'>{esc(card.get('description') or '')}</p>",
+        f"<p><b>Limits:</b> {esc(card['limits'])}</p>" if card.get("limits") else "",
         "<table cellspacing=3>" + "".join(rows) + "</table>",
         f"<h4 style='color:{c['muted']}'>Networks</h4><table cellspacing=3>{networks}</table>",
         f"<h4 style='color:{c['muted']}'>Provenance</h4>",
         "<table cellspacing=3>" + "".join(prov_rows) + "</table>" if prov_rows else "<p>—</p>",
         f"<h4 style='color:{c['muted']}'>Metrics</h4>",
-        f"<table cellspacing=3>{metric_rows}</table>" if metric_rows
+        f"<table cellspacing=3>{metrics}</table>" if metrics
         else f"<p style='color:{c['muted']}'>No metrics measured yet.</p>",
     ]
     return "".join(parts)

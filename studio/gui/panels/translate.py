@@ -72,6 +72,7 @@ class TranslatePanel(Panel):
         self._last_output_folder: Path | None = None
         self._skipped: list[tuple[str, str]] = []
         self._folder_summary: dict | None = None
+        self._offered_sample = False
         self._build()
         self._connect()
         self._fill_models()
@@ -360,6 +361,16 @@ class TranslatePanel(Panel):
                                     f"trained at {size} px · {source}")
         self._update_state()
         self._auto_translate()
+
+    def activate(self, argument: object = None) -> None:
+        """The first time the panel is shown with a built-in model chosen and no photo open, open a
+        sample photo: someone who has just installed Studio sees a translation at once."""
+        if self._offered_sample:
+            return
+        self._offered_sample = True
+        info, photos = self.current_model(), resources.sample_photos()
+        if self._opened is None and info is not None and info.builtin and photos:
+            self.open_image(photos[0])
 
     # -- opening -------------------------------------------------------------------------------
     def _ask_open(self) -> None:
