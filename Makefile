@@ -4,8 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
+STAMP_PKG  := $(VENV)/.installed-package
 
-.PHONY: run test lint pytest clean
+.PHONY: run test lint pytest clean package package-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,21 @@ pytest: $(STAMP_DEV)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 test: lint pytest
+
+$(STAMP_PKG): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[package]'
+	touch $@ $(STAMP_RUN)
+
+# The standalone app, one folder: dist/studio/studio (see build.spec and README.md).
+package: $(STAMP_PKG)
+	@start=$$(date +%s); \
+	$(BIN)/pyinstaller --noconfirm build.spec || exit $$?; \
+	echo "built dist/studio in $$(( $$(date +%s) - start )) s"; \
+	du -sh dist/studio
+
+# Builds the app, then runs its self-test in a clean environment (tests/test_package.py).
+package-test: package $(STAMP_DEV)
+	STUDIO_BUNDLE=dist/studio $(BIN)/python -m pytest -m slow tests/test_package.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache
