@@ -24,7 +24,7 @@ run: $(STAMP_RUN)
 	$(BIN)/studio
 
 lint: $(STAMP_DEV)
-	$(BIN)/ruff check studio tests
+	$(BIN)/ruff check studio tests recipes packaging benchmarks
 
 pytest: $(STAMP_DEV)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -259,21 +259,28 @@ class SelfTest:
         return f"{len(panel.model_names())} models listed; {name} shows its card and curves"
 
     def latent(self, photos: list[Path]) -> str:
-        """Train a tiny VAE, drop four anchors, drag the cursor, make a strip; the shot shows all of it."""
+        """Drop four anchors on the built-in VAE (its examples) or, without one, on a tiny VAE trained
+        here; drag the cursor, make a strip; the shot shows all of it."""
         from .worker import Worker
 
-        a, b = make_training_folders(self.scratch / "latent_data", photos, per_photo=6)
-        worker = Worker(lambda control: train_latent_model(a.parent, LATENT_MODEL, control=control),
-                        "training the self-test VAE")
-        done = _Catcher(worker.finished)
-        worker.start()
-        done.wait()
-        if worker.outcome != "result":
-            raise RuntimeError(worker.error or "could not train the VAE")
-        self.window.ctx.store.refresh()
+        starter = next((m for m in self.window.ctx.store.models(["vae"]) if m.builtin and len(m.examples()) >= 4),
+                       None)
+        if starter is not None:
+            model_name, anchors = starter.name, starter.examples()[:4]
+        else:
+            a, b = make_training_folders(self.scratch / "latent_data", photos, per_photo=6)
+            worker = Worker(lambda control: train_latent_model(a.parent, LATENT_MODEL, control=control),
+                            "training the self-test VAE")
+            done = _Catcher(worker.finished)
+            worker.start()
+            done.wait()
+            if worker.outcome != "result":
+                raise RuntimeError(worker.error or "could not train the VAE")
+            self.window.ctx.store.refresh()
+            model_name, anchors = LATENT_MODEL, [*photos[:3], next(iter(sorted(b.glob("*.png"))))][:4]
         panel = self.window.show_panel("latent")
-        panel.select_model(LATENT_MODEL)
-        anchors = [*photos[:3], next(iter(sorted(b.glob("*.png"))))][:4]
+        panel.select_model(model_name)
+        panel.clear_anchors()  # the first visit may have placed the examples already
         panel.add_images(anchors)
         if not wait_until(lambda: len(panel.anchors) == len(anchors) and panel.model is not None, 120):
             raise TimeoutError(f"{len(panel.anchors)} of {len(anchors)} anchors encoded")
@@ -290,7 +297,7 @@ class SelfTest:
         panel.make_strip(0, 1, steps=8)
         strip.wait(120)
         self.shot("4-latent")
-        return (f"{len(panel.anchors)} anchors on {LATENT_MODEL!r}, {len(frames)} live frames at "
+        return (f"{len(panel.anchors)} anchors on {model_name!r}, {len(frames)} live frames at "
                 f"{panel.ms_per_frame:.1f} ms/frame, an 8-frame strip")
 
     def dialogs(self) -> str:

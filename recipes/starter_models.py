@@ -1,0 +1,255 @@
+"""Rebuild the starter models in ``models/`` from data that ships inside scikit-image.
+
+    python recipes/starter_models.py                 # all four, into models/ (CPU: about an hour)
+    python recipes/starter_models.py --only sketch   # one of them
+    python recipes/starter_models.py --scale 0.01 --out /tmp/models   # a smoke run: 1% of the steps
+
+Each model is trained by Studio's own engine (``studio.core.train``: the same job that ``studio
+train`` runs), evaluated on photographs kept out of training (``studio.core.evaluate``), and copied
+into ``--out`` with fp16 weights where that changes the output by less than 40 dB PSNR (otherwise
+fp32). The card records the recipe, data, steps, device, duration, metrics and honest limits.
+Nothing is downloaded: the data come from :mod:`starter_data`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import starter_data  # noqa: E402
+
+from studio.cli import render  # noqa: E402
+from studio.core import device as devices  # noqa: E402
+from studio.core.evaluate import evaluate_job  # noqa: E402
+from studio.core.store import ModelStore  # noqa: E402
+from studio.core.train.config import preset  # noqa: E402
+from studio.core.train.job import train_job  # noqa: E402
+
+log = logging.getLogger("recipe")
+
+HALF_MIN_PSNR = 40.0
+
+
+@dataclass
+class Recipe:
+    name: str
+    kind: str
+    preset: str
+    folders: dict[str, str]  # config key (dir_a, dir_b) -> data folder name
+    steps: int
+    domains: dict[str, str]
+    description: str
+    limits: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    eval_folders: tuple[str, str | None] = ("", None)
+
+
+RECIPES = [
+    Recipe(
+        name="photo to sketch", kind="pix2pix", preset="fast",
+        folders={"dir_a": "photos", "dir_b": "sketch"}, steps=6000,
+        domains={"A": "photo", "B": "pencil sketch"},
+        description="Paired (pix2pix): turns a colour photo into a soft pencil sketch.",
+        limits="Trained on 560 crops of seven photographs (people, a cat, a rocket, a motorcycle, space, "
+               "microscopy), 128-px crops. It draws strokes at the scale it saw in training, so on large photos "
+               "the lines are thin; scale the photo down to 512-1024 px for bolder strokes. It learned one "
+               "drawing style, computed from the photos, not an artist's hand.",
+        overrides={"crop_size": 128, "load_size": 144, "checkpoint_every": 1000, "preview_every": 500},
+        eval_folders=("held_out_photos", "held_out_sketch"),
+    ),
+    Recipe(
+        name="photo to poster", kind="cyclegan", preset="fast",
+        folders={"dir_a": "poster_photos", "dir_b": "poster"}, steps=5000,
+        domains={"A": "photo", "B": "poster"},
+        description="Unpaired (CycleGAN): photo ↔ comic-book poster (flat colours, dark outlines), both ways.",
+        limits="Trained without pairs on two different crop sets of seven photographs at 128 px, with the fast "
+               "preset's light generator. Photo → poster flattens colours and darkens edges; poster → photo "
+               "softens flat colours back but cannot invent detail that a poster lost. Colours of scenes unlike "
+               "the training photos (green landscapes, night shots) may drift.",
+        overrides={"crop_size": 128, "load_size": 144, "checkpoint_every": 1000, "preview_every": 500},
+        eval_folders=("held_out_photos", "held_out_poster"),
+    ),
+    Recipe(
+        name="faces vae", kind="vae", preset="reference",
+        folders={"dir_a": "faces"}, steps=5000,
+        domains={"A": "face", "B": "face"},
+        description="VAE: a smooth 128-dimensional latent space of grey 32-px faces, for the latent canvas.",
+        limits="Trained on the 100 grey 25-px faces of the Labeled Faces in the Wild subset that scikit-image "
+               "ships, upscaled to 32 px (90 for training, 10 held out). Reconstructions are blurry, as a VAE's "
+               "are, and every image decodes to a face-like picture: drop faces, not landscapes, on the canvas.",
+        overrides={"crop_size": 32, "checkpoint_every": 1000, "preview_every": 500, "beta": 1.0},
+        eval_folders=("faces", None),
+    ),
+    Recipe(
+        name="faces flow", kind="flow", preset="fast",
+        folders={"dir_a": "faces"}, steps=3000,
+        domains={"A": "face", "B": "face"},
+        description="Normalizing flow (Glow): exact encoding and likelihood of grey 32-px faces.",
+        limits="Trained on the same 100 grey faces as the VAE, at 32 px. It reconstructs any image exactly "
+               "(it is invertible) and scores how face-like an image is in bits per dimension, but 90 training "
+               "faces are far too few for good samples: random samples are noisy at temperature 1; use 0.5-0.7.",
+        overrides={"crop_size": 32, "checkpoint_every": 1000, "preview_every": 500},
+        eval_folders=("faces", None),
+    ),
+]
+
+
+def train(recipe: Recipe, data: dict[str, Path], work: ModelStore, scale: float, device: str | None) -> str:
+    steps = max(2, math.ceil(recipe.steps * scale))
+    overrides = {key: str(data[folder]) for key, folder in recipe.folders.items()}
+    config = preset(recipe.kind, recipe.name, recipe.preset, max_steps=steps, device=device, seed=0,
+                    **{**recipe.overrides, **overrides})
+    log.info("training %r: %s %s preset, %d steps", recipe.name, recipe.kind, recipe.preset, steps)
+    summary = render(train_job(config, store=work))
+    return summary["model"]
+
+
+def evaluate(recipe: Recipe, data: dict[str, Path], work: ModelStore, device: str | None) -> dict[str, Any] | None:
+    if recipe.kind in ("vae", "flow"):
+        return None  # their held-out split is measured by the training job and already in the card
+    a, b = recipe.eval_folders
+    summary = render(evaluate_job(recipe.name, data[a], data[b] if b else None, device=device, store=work))
+    return summary["metrics"]
+
+
+def half_precision_psnr(model_store: ModelStore, name: str, data: dict[str, Path]) -> float:
+    """PSNR in dB between outputs of the fp32 weights and of the same weights rounded to fp16."""
+    from studio.core.images import load_rgb_uint8
+
+    loaded = model_store.load(name)
+    folder = data["held_out_photos"] if loaded.info.kind in ("cyclegan", "pix2pix") else data["faces"]
+    size = loaded.card["image_size"]
+    files = sorted(folder.glob("*.png"))[:4]
+    x = torch.stack([torch.from_numpy(load_rgb_uint8(f, (size, size))).permute(2, 0, 1).float() / 127.5 - 1
+                     for f in files])
+    worst = math.inf
+    for net in loaded.networks.values():
+        fp16 = _rounded_copy(net)
+        with torch.no_grad():
+            y32, y16 = _forward(net, x, net), _forward(fp16, x, net)
+        mse = float((y32 - y16).pow(2).mean()) / 4.0  # outputs in [-1, 1]: peak 2
+        worst = min(worst, math.inf if mse == 0 else 10 * math.log10(1 / mse))
+    return worst
+
+
+def _rounded_copy(net: torch.nn.Module) -> torch.nn.Module:
+    import copy
+
+    clone = copy.deepcopy(net)
+    with torch.no_grad():
+        for tensor in list(clone.parameters()) + list(clone.buffers()):
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+    return clone
+
+
+def _forward(net: torch.nn.Module, x: torch.Tensor, reference: torch.nn.Module) -> torch.Tensor:
+    """What a person sees of ``net``: a translation, a VAE reconstruction, or a flow decoding
+    (of the latents that the fp32 ``reference`` gives ``x``: a flow reconstructs exactly either way)."""
+    from studio.core.nets.flow import Glow, to_flow_space
+    from studio.core.nets.vae import ConvVAE
+
+    if isinstance(net, ConvVAE):
+        return net.decode(net.encode(x)).clamp(-1, 1)
+    if isinstance(net, Glow):
+        return net.inverse(reference(to_flow_space(x))[0])
+    return net(x)
+
+
+def example_files(recipe: Recipe, data: dict[str, Path], count: int = 4) -> dict[str, Path]:
+    """Inputs the app offers with the model: held-out faces for the latent canvas (none for translators,
+    which use the sample photos in resources/)."""
+    if recipe.kind not in ("vae", "flow"):
+        return {}
+    from studio.core.train.data import Preprocess, single
+
+    held = single(data["faces"], Preprocess("resize_and_crop", 32, 32, flip=False), seed=0).held_out
+    paths = [group[0] for group in held.groups][:count]
+    return {f"examples/{p.name}": p for p in paths}
+
+
+def publish(recipe: Recipe, work: ModelStore, out: ModelStore, data: dict[str, Path], seconds: float,
+            scale: float) -> dict[str, Any]:
+    info = work.get(recipe.name)
+    card = dict(info.card)
+    loaded = work.load(info)
+    fp16_psnr = half_precision_psnr(work, recipe.name, data)
+    half = fp16_psnr >= HALF_MIN_PSNR
+    provenance = dict(card.get("provenance", {}))
+    provenance["data"] = {key: f"recipes/starter_data.py: {data[folder].name}" for key, folder in
+                          zip(("A", "B"), recipe.folders.values(), strict=False)}
+    provenance["recipe"] = {
+        "script": "recipes/starter_models.py" + (f" --scale {scale:g}" if scale != 1 else ""),
+        "data": "photographs shipped with scikit-image (see recipes/starter_data.py); nothing downloaded",
+        "wall_seconds": round(seconds, 1),
+        "weights": "fp16" if half else "fp32",
+        "fp16_psnr_vs_fp32_db": None if math.isinf(fp16_psnr) else round(fp16_psnr, 1),
+    }
+    card.update(domains=recipe.domains, description=recipe.description, limits=recipe.limits,
+                provenance=provenance)
+    if out.exists(recipe.name):
+        out.remove(recipe.name)
+    files = example_files(recipe, data)
+    card["examples"] = sorted(files)
+    states = {role: net.state_dict() for role, net in loaded.networks.items()}
+    saved = out.save(recipe.name, card, states, half=half, files=files)
+    return {"name": saved.name, "bytes": saved.size_bytes, "weights": provenance["recipe"]["weights"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", help="a recipe name (or a word of it); repeatable")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "models", help="where the models go (models/)")
+    parser.add_argument("--work", type=Path, help="data and runs folder (default: a temporary folder)")
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the training steps (smoke runs)")
+    parser.add_argument("--per-photo", type=int, default=80, help="crops per photograph")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: the best available)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; 1 on a busy machine)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    chosen = [r for r in RECIPES if not args.only or any(word in r.name for word in args.only)]
+    if not chosen:
+        parser.error(f"no recipe matches {args.only}; recipes: {', '.join(r.name for r in RECIPES)}")
+    work_root = args.work or Path(tempfile.mkdtemp(prefix="studio-starter-"))
+    import os
+
+    os.environ["STUDIO_HOME"] = str(work_root / "home")  # runs and the work store stay out of the user's
+    shutil.rmtree(work_root / "home", ignore_errors=True)
+    data = starter_data.build(work_root / "data", per_photo=args.per_photo)
+    work = ModelStore(work_root / "home" / "models", work_root / "no-builtins")
+    out = ModelStore(args.out, work_root / "no-builtins")
+    log.info("device: %s; data and runs in %s", devices.describe(devices.pick_device(args.device)), work_root)
+    results = []
+    for recipe in chosen:
+        started = time.monotonic()
+        train(recipe, data, work, args.scale, args.device)
+        metrics = evaluate(recipe, data, work, args.device)
+        result = publish(recipe, work, out, data, time.monotonic() - started, args.scale)
+        results.append({**result, "seconds": round(time.monotonic() - started), "eval": metrics is not None})
+        log.info("published %s (%.1f MB, %s)", result["name"], result["bytes"] / 1e6, result["weights"])
+    total = sum(np.int64(r["bytes"]) for r in results)
+    for r in results:
+        print(f"{r['name']}: {r['bytes'] / 1e6:.1f} MB ({r['weights']}), {r['seconds']} s")
+    print(f"total_mb: {total / 1e6:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
