@@ -69,7 +69,9 @@ RECIPES = [
                "microscopy), 128-px crops. It draws strokes at the scale it saw in training, so on large photos "
                "the lines are thin; scale the photo down to 512-1024 px for bolder strokes. It learned one "
                "drawing style, computed from the photos, not an artist's hand.",
-        overrides={"crop_size": 128, "load_size": 144, "checkpoint_every": 1000, "preview_every": 500},
+        overrides={"crop_size": 128, "load_size": 144, "checkpoint_every": 1000, "preview_every": 500,
+                   "discriminator": {"arch": "patchgan_discriminator",
+                                     "params": {"n_layers": 3, "ndf": 32, "norm": "batch"}}},
         eval_folders=("held_out_photos", "held_out_sketch"),
     ),
     Recipe(
@@ -135,7 +137,7 @@ def half_precision_psnr(model_store: ModelStore, name: str, data: dict[str, Path
     folder = data["held_out_photos"] if loaded.info.kind in ("cyclegan", "pix2pix") else data["faces"]
     size = loaded.card["image_size"]
     files = sorted(folder.glob("*.png"))[:4]
-    x = torch.stack([torch.from_numpy(load_rgb_uint8(f, (size, size))).permute(2, 0, 1).float() / 127.5 - 1
+    x = torch.stack([torch.from_numpy(load_rgb_uint8(f, (size, size)).copy()).permute(2, 0, 1).float() / 127.5 - 1
                      for f in files])
     worst = math.inf
     for net in loaded.networks.values():
@@ -183,6 +185,17 @@ def example_files(recipe: Recipe, data: dict[str, Path], count: int = 4) -> dict
     return {f"examples/{p.name}": p for p in paths}
 
 
+def portable(value: Any, data_root: Path) -> Any:
+    """The card without this machine's paths: a data folder becomes ``recipes/starter_data.py: NAME``."""
+    if isinstance(value, dict):
+        return {k: portable(v, data_root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [portable(v, data_root) for v in value]
+    if isinstance(value, str) and value.startswith(str(data_root.resolve())):
+        return f"recipes/starter_data.py: {Path(value).relative_to(data_root.resolve())}"
+    return value
+
+
 def publish(recipe: Recipe, work: ModelStore, out: ModelStore, data: dict[str, Path], seconds: float,
             scale: float) -> dict[str, Any]:
     info = work.get(recipe.name)
@@ -202,6 +215,7 @@ def publish(recipe: Recipe, work: ModelStore, out: ModelStore, data: dict[str, P
     }
     card.update(domains=recipe.domains, description=recipe.description, limits=recipe.limits,
                 provenance=provenance)
+    card = portable(card, next(iter(data.values())).parent)
     if out.exists(recipe.name):
         out.remove(recipe.name)
     files = example_files(recipe, data)

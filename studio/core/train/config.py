@@ -154,8 +154,11 @@ def preset(kind: str, name: str, preset_name: str = "reference", **overrides: An
         else:
             base["generator"] = {"arch": "unet_generator",
                                  "params": {"num_downs": 7, "ngf": 16, "norm": "batch", "use_dropout": True}}
+        # A lighter discriminator too: half width for CycleGAN; a quarter for pix2pix, whose conditional
+        # PatchGAN sees both images at full size and would otherwise cost as much as the light U-Net.
+        ndf = 32 if kind == "cyclegan" else 16
         base["discriminator"] = {**base["discriminator"],
-                                 "params": {**base["discriminator"]["params"], "ndf": 32}}
+                                 "params": {**base["discriminator"]["params"], "ndf": ndf}}
     base.update({k: v for k, v in overrides.items() if v is not None})
     if "crop_size" in overrides and overrides["crop_size"] and "load_size" not in overrides and kind not in LATENT_KINDS:
         base["load_size"] = round(base["crop_size"] * 286 / 256)  # keep the reference's 286:256 jitter
