@@ -6,7 +6,7 @@ STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
 STAMP_PKG  := $(VENV)/.installed-package
 
-.PHONY: run test lint pytest clean package package-test
+.PHONY: run test lint pytest clean package package-test starter-models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ package: $(STAMP_PKG)
 # Builds the app, then runs its self-test in a clean environment (tests/test_package.py).
 package-test: package $(STAMP_DEV)
 	STUDIO_BUNDLE=dist/studio $(BIN)/python -m pytest -m slow tests/test_package.py $(PYTEST_ARGS)
+
+# Rebuilds the starter models in models/ from scikit-image's photos (see recipes/starter_models.py).
+starter-models: $(STAMP_DEV)
+	$(BIN)/python recipes/starter_models.py $(RECIPE_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache
