@@ -1,0 +1,70 @@
+"""The starter models shipped in models/: they load, do what their cards say, and stay small."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import photo, psnr
+
+from studio.core import latent
+from studio.core.store import ModelStore
+from studio.core.translate import Translator
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+
+@pytest.fixture
+def store(tmp_path) -> ModelStore:
+    return ModelStore(tmp_path / "user", MODELS)
+
+
+def test_four_kinds_ship_under_60_mb_with_honest_cards(store):
+    infos = store.list()
+    assert {i.kind for i in infos} == {"cyclegan", "pix2pix", "vae", "flow"}
+    assert all(i.builtin for i in infos)
+    assert sum(f.stat().st_size for f in MODELS.rglob("*") if f.is_file()) <= 60e6
+    for info in infos:
+        card = info.card
+        assert card["description"] and card["limits"], info.name
+        provenance = card["provenance"]
+        assert provenance["steps"] > 0 and provenance["duration_s"] > 0 and provenance["device"], info.name
+        assert "scikit-image" in provenance["recipe"]["data"]
+        assert card["metrics"], f"{info.name}: no measured figures"
+        assert "/work/" not in str(card) and "build/" not in str(card), f"{info.name}: machine paths in the card"
+
+
+def test_translators_change_a_photo_they_never_saw_and_keep_its_size(store):
+    rgb = photo("coffee", (150, 100))  # the photo held out of their training
+    for info in store.list():
+        for direction in info.directions():
+            out = Translator(store.load(info), direction, device="cpu").translate_array(rgb)
+            assert out.shape == rgb.shape and np.isfinite(out).all()
+            assert psnr(out, rgb) < 30, f"{info.name} {direction}: the photo came back unchanged"
+
+
+def test_poster_model_keeps_the_photo_and_cycles_back(store):
+    rgb = photo("coffee", (150, 100))
+    model = store.load("photo to poster")
+    poster = Translator(model, "a2b", device="cpu").translate_array(rgb)
+    back = Translator(model, "b2a", device="cpu").translate_array(poster)
+    assert psnr(poster, rgb) > 12  # a poster of this photo, not another picture
+    assert psnr(back, rgb) > 15  # the card's held-out cycle figure is 17.4 dB
+
+
+def test_sketch_model_draws_grey_on_white(store):
+    out = Translator(store.load("photo to sketch"), device="cpu").translate_array(photo("coffee", (150, 100)))
+    assert np.abs(out - out.mean(axis=2, keepdims=True)).mean() < 0.03  # grey
+    assert np.median(out) > 0.6  # mostly paper
+
+
+def test_latent_starters_encode_their_examples(store):
+    for name in ("faces vae", "faces flow"):
+        model = latent.LatentModel.load(name, store, device="cpu")
+        examples = store.get(name).examples()
+        assert len(examples) == 4
+        images = model.load_images(examples)
+        recon = model.reconstruct(images)
+        quality = [psnr((r.numpy() + 1) / 2, (x.numpy() + 1) / 2) for r, x in zip(recon, images, strict=True)]
+        assert min(quality) > (45 if model.kind == "flow" else 14), (name, quality)
