@@ -64,6 +64,19 @@ class _Catcher:
         return self.values[-1]
 
 
+def _in_worker(job: Callable[[Any], Any], name: str) -> Any:
+    """Run an engine job in a worker thread (never on the GUI thread), keep the event loop going, return its value."""
+    from .worker import Worker
+
+    worker = Worker(job, name)
+    done = _Catcher(worker.finished)
+    worker.start()
+    done.wait()
+    if worker.outcome != "result":
+        raise RuntimeError(worker.error or f"{name} failed")
+    return worker.value
+
+
 def make_untrained_models(store: Any) -> list[str]:
     """Small freshly initialised pix2pix and CycleGAN models, for machines with no built-in ones."""
     from studio.core import nets
@@ -165,21 +178,13 @@ class SelfTest:
 
     # -- the steps -----------------------------------------------------------------------------
     def models(self) -> str:
-        from .worker import Worker
-
         store = self.window.ctx.store.store
-        worker = Worker(lambda control: make_untrained_models(store), "making self-test models")
-        done = _Catcher(worker.finished)
-        worker.start()
-        done.wait()
-        if worker.outcome != "result":
-            raise RuntimeError(worker.error or "could not make the models")
+        made = _in_worker(lambda control: make_untrained_models(store), "making self-test models")
         self.window.ctx.store.refresh()
         kinds = {m.kind for m in self.window.ctx.store.models()}
         missing = {"pix2pix", "cyclegan"} - kinds
         if missing:
             raise RuntimeError(f"no {', '.join(sorted(missing))} model in the store")
-        made = worker.value
         return f"made {', '.join(made)}" if made else "using the built-in models"
 
     def translate(self, key: str, photo: Path, direction: str | None, mode: str, shot: str) -> str:
@@ -261,21 +266,14 @@ class SelfTest:
     def latent(self, photos: list[Path]) -> str:
         """Drop four anchors on the built-in VAE (its examples) or, without one, on a tiny VAE trained
         here; drag the cursor, make a strip; the shot shows all of it."""
-        from .worker import Worker
-
         starter = next((m for m in self.window.ctx.store.models(["vae"]) if m.builtin and len(m.examples()) >= 4),
                        None)
         if starter is not None:
             model_name, anchors = starter.name, starter.examples()[:4]
         else:
             a, b = make_training_folders(self.scratch / "latent_data", photos, per_photo=6)
-            worker = Worker(lambda control: train_latent_model(a.parent, LATENT_MODEL, control=control),
-                            "training the self-test VAE")
-            done = _Catcher(worker.finished)
-            worker.start()
-            done.wait()
-            if worker.outcome != "result":
-                raise RuntimeError(worker.error or "could not train the VAE")
+            _in_worker(lambda control: train_latent_model(a.parent, LATENT_MODEL, control=control),
+                       "training the self-test VAE")
             self.window.ctx.store.refresh()
             model_name, anchors = LATENT_MODEL, [*photos[:3], next(iter(sorted(b.glob("*.png"))))][:4]
         panel = self.window.show_panel("latent")
