@@ -217,7 +217,11 @@ class Translator:
                 if upto > cache_stage:
                     dtype = self._cache_dtype(tiles, upto)
                     if dtype is not None:
-                        cache = [self._run(c.to(self.device), cache_stage, upto).to("cpu", dtype) for c in cache]
+                        # In place, tile by tile: the old and the new cache never both stand whole in memory.
+                        for i, c in enumerate(cache):
+                            cache[i] = None
+                            cache[i] = self._run(c.to(self.device), cache_stage, upto).to("cpu", dtype)
+                            del c
                         cache_stage = upto
             out = torch.zeros(1, self.profile.stage_scale[-1][0], height, width)
             for t, tile_input in zip(tiles, cache, strict=True):
