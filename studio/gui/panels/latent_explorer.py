@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QScrollArea,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -39,7 +38,16 @@ from studio.core.images import is_image_file
 from studio.gui import dialogs, resources
 from studio.gui.context import KIND_LABELS
 from studio.gui.imaging import array_from_qimage, qimage_from_array
-from studio.gui.widgets.common import FolderField, ImageLabel, PanelHeader, dropped_paths, hint, push_button
+from studio.gui.widgets.common import (
+    FolderField,
+    ImageLabel,
+    dropped_paths,
+    hint,
+    lay_out_panel,
+    model_combo,
+    push_button,
+    side_column,
+)
 from studio.gui.widgets.latent_pad import LatentPad
 from studio.gui.worker import TaskSlot
 
@@ -187,39 +195,14 @@ class LatentExplorerPanel(Panel):
         left.addLayout(bar)
         left.addWidget(self.strip_frame)
 
-        side = QWidget(objectName="Sidebar")
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 4, 0)
-        side_layout.setSpacing(10)
-        side_layout.addWidget(self._model_box())
-        side_layout.addWidget(self._anchors_box())
-        side_layout.addWidget(self._strip_box())
-        side_layout.addWidget(self._sample_box())
-        side_layout.addWidget(self._pca_box())
-        side_layout.addWidget(self._attribute_box())
-        side_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(300)
-
-        body = QHBoxLayout()
-        body.setSpacing(14)
-        body.addLayout(left, 1)
-        body.addWidget(scroll)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 14)
-        layout.setSpacing(10)
-        layout.addWidget(PanelHeader(self.title, self.subtitle))
-        layout.addLayout(body, 1)
+        boxes = [self._model_box(), self._anchors_box(), self._strip_box(), self._sample_box(), self._pca_box(),
+                 self._attribute_box()]
+        lay_out_panel(self, (left, 1), (side_column(boxes, 300), 0))
 
     def _model_box(self) -> QGroupBox:
         box = QGroupBox("Model")
         lay = QVBoxLayout(box)
-        self.model_combo = QComboBox()
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(14)
+        self.model_combo = model_combo()
         self.model_hint = hint("")
         lay.addWidget(self.model_combo)
         lay.addWidget(self.model_hint)

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QProgressBar,
-    QScrollArea,
     QSplitter,
     QTreeWidget,
     QTreeWidgetItem,
@@ -35,7 +34,7 @@ from studio.core.train.config import preset
 from studio.core.train.job import list_runs, read_run, run_dir, train_job
 from studio.gui import resources
 from studio.gui.context import KIND_LABELS
-from studio.gui.widgets.common import ImageLabel, PanelHeader, hint, push_button, tool_button
+from studio.gui.widgets.common import ImageLabel, hint, lay_out_panel, push_button, side_column, tool_button
 from studio.gui.widgets.plots import LossPlot, read_losses
 from studio.gui.worker import TaskSlot
 
@@ -148,20 +147,7 @@ class TrainPanel(Panel):
         runs_layout.addWidget(self.runs)
         runs_layout.addLayout(run_buttons)
 
-        left = QWidget(objectName="Sidebar")
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 6, 0)
-        left_layout.setSpacing(10)
-        left_layout.addWidget(self.form)
-        left_layout.addLayout(buttons)
-        left_layout.addWidget(self.problem_label)
-        left_layout.addWidget(runs_box)
-        left_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(400)
+        scroll = side_column([self.form, buttons, self.problem_label, runs_box], 400, right_margin=6)
 
         stats = QFrame(objectName="Card")
         stats_layout = QGridLayout(stats)
@@ -214,15 +200,7 @@ class TrainPanel(Panel):
         right_column.addWidget(stats)
         right_column.addWidget(right, 1)
 
-        body = QHBoxLayout()
-        body.setSpacing(14)
-        body.addWidget(scroll)
-        body.addLayout(right_column, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 14)
-        layout.setSpacing(10)
-        layout.addWidget(PanelHeader(self.title, self.subtitle))
-        layout.addLayout(body, 1)
+        lay_out_panel(self, (scroll, 0), (right_column, 1))
 
     def _connect(self) -> None:
         self.start_button.clicked.connect(self.start)

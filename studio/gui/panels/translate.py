@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QProgressBar,
-    QScrollArea,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -36,7 +35,15 @@ from studio.gui import dialogs, resources
 from studio.gui.context import KIND_LABELS
 from studio.gui.imaging import blend
 from studio.gui.settings import TILE_CHOICES, engine_tile, tile_label
-from studio.gui.widgets.common import PanelHeader, dropped_paths, hint, push_button, tool_button
+from studio.gui.widgets.common import (
+    dropped_paths,
+    hint,
+    lay_out_panel,
+    model_combo,
+    push_button,
+    side_column,
+    tool_button,
+)
 from studio.gui.widgets.compare import CompareView
 from studio.gui.worker import TaskSlot
 
@@ -124,11 +131,6 @@ class TranslatePanel(Panel):
         left.addWidget(frame, 1)
         left.addLayout(bar)
 
-        side = QWidget(objectName="Sidebar")
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 4, 0)
-        side_layout.setSpacing(10)
-
         photo = QGroupBox("Photo")
         photo_layout = QVBoxLayout(photo)
         self.open_button = push_button("Open photo…", "open")
@@ -147,9 +149,7 @@ class TranslatePanel(Panel):
 
         model_box = QGroupBox("Model")
         model_layout = QVBoxLayout(model_box)
-        self.model_combo = QComboBox()
-        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(14)
+        self.model_combo = model_combo()
         model_layout.addWidget(self.model_combo)
         self.direction_combo = QComboBox()
         self.direction_combo.setVisible(self.kind == "cyclegan")
@@ -217,24 +217,7 @@ class TranslatePanel(Panel):
         folder_buttons.addWidget(self.folder_reveal)
         folder_layout.addLayout(folder_buttons)
 
-        for box in (photo, model_box, result_box, folder_box):
-            side_layout.addWidget(box)
-        side_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidget(side)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setFixedWidth(300)
-
-        body = QHBoxLayout()
-        body.setSpacing(14)
-        body.addLayout(left, 1)
-        body.addWidget(scroll)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(20, 16, 20, 14)
-        layout.setSpacing(10)
-        layout.addWidget(PanelHeader(self.title, self.subtitle))
-        layout.addLayout(body, 1)
+        lay_out_panel(self, (left, 1), (side_column([photo, model_box, result_box, folder_box], 300), 0))
         self._update_state()
 
     def _connect(self) -> None:

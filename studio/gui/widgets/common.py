@@ -7,11 +7,14 @@ from pathlib import Path
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPainter
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -58,6 +61,50 @@ def hint(text: str) -> QLabel:
     label = QLabel(text, objectName="Hint")
     label.setWordWrap(True)
     return label
+
+
+def side_column(items: list[QWidget | QLayout], width: int, right_margin: int = 4) -> QScrollArea:
+    """A panel's sidebar: its boxes stacked at the top of a fixed-width column that scrolls vertically."""
+    side = QWidget(objectName="Sidebar")
+    layout = QVBoxLayout(side)
+    layout.setContentsMargins(0, 0, right_margin, 0)
+    layout.setSpacing(10)
+    for item in items:
+        if isinstance(item, QLayout):
+            layout.addLayout(item)
+        else:
+            layout.addWidget(item)
+    layout.addStretch(1)
+    scroll = QScrollArea()
+    scroll.setWidget(side)
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setFixedWidth(width)
+    return scroll
+
+
+def lay_out_panel(panel: QWidget, *columns: tuple[QWidget | QLayout, int]) -> None:
+    """The panels' frame: the header (the panel's title and subtitle) over columns of (item, stretch)."""
+    body = QHBoxLayout()
+    body.setSpacing(14)
+    for item, stretch in columns:
+        if isinstance(item, QLayout):
+            body.addLayout(item, stretch)
+        else:
+            body.addWidget(item, stretch)
+    layout = QVBoxLayout(panel)
+    layout.setContentsMargins(20, 16, 20, 14)
+    layout.setSpacing(10)
+    layout.addWidget(PanelHeader(panel.title, panel.subtitle))
+    layout.addLayout(body, 1)
+
+
+def model_combo() -> QComboBox:
+    """The model chooser of a panel: wide enough for a name, never as wide as the longest."""
+    combo = QComboBox()
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(14)
+    return combo
 
 
 class PanelHeader(QWidget):
