@@ -105,6 +105,7 @@ class LatentExplorerPanel(Panel):
         self._attribute_slot = TaskSlot(self)
         self._direction_io_slot = TaskSlot(self)
         self._offered_examples = False
+        self._examples: list[Path] = []  # the chosen model's example inputs, read when it is chosen
         self._player = QTimer(self, interval=90)
         self._player.timeout.connect(self._next_frame)
         self._build()
@@ -396,9 +397,9 @@ class LatentExplorerPanel(Panel):
         has_model = self.current_model_name() is not None
         n = len(self._anchors)
         self.add_button.setEnabled(has_model and n < MAX_ANCHORS)
-        examples = self.example_paths() if has_model else []
-        self.examples_button.setVisible(bool(examples))
-        self.examples_button.setEnabled(n < MAX_ANCHORS and any(p not in {a.path for a in self._anchors} for p in examples))
+        placed = {a.path for a in self._anchors}
+        self.examples_button.setVisible(bool(self._examples))
+        self.examples_button.setEnabled(n < MAX_ANCHORS and any(p not in placed for p in self._examples))
         self.clear_button.setEnabled(n > 0)
         ready = self._model is not None
         self.strip_button.setEnabled(ready and n >= 2 and not self._strip_slot.busy)
@@ -465,6 +466,7 @@ class LatentExplorerPanel(Panel):
         self.strip_view.set_images([])
         self.strip_player.set_image(None)
         info = self.ctx.store.find(name) if name else None
+        self._examples = info.examples()[:MAX_ANCHORS] if info is not None else []
         if info is None:
             self.model_hint.setText("Train a VAE or flow in Train (on a folder of your images), "
                                     "or import one in Models.")
@@ -484,8 +486,7 @@ class LatentExplorerPanel(Panel):
         return list(self._anchors)
 
     def example_paths(self) -> list[Path]:
-        info = self.ctx.store.find(self.current_model_name()) if self.current_model_name() else None
-        return info.examples()[:MAX_ANCHORS] if info is not None else []
+        return list(self._examples)
 
     def add_examples(self) -> None:
         """Place the example images shipped with the chosen model as anchors."""
