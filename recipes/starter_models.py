@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -25,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -37,7 +37,7 @@ import starter_data  # noqa: E402
 from studio.cli import render  # noqa: E402
 from studio.core import device as devices  # noqa: E402
 from studio.core.evaluate import evaluate_job  # noqa: E402
-from studio.core.store import ModelStore  # noqa: E402
+from studio.core.store import LoadedModel, ModelStore  # noqa: E402
 from studio.core.train.config import preset  # noqa: E402
 from studio.core.train.job import train_job  # noqa: E402
 
@@ -137,11 +137,10 @@ def evaluate(recipe: Recipe, data: dict[str, Path], work: ModelStore, device: st
     return summary["metrics"]
 
 
-def half_precision_psnr(model_store: ModelStore, name: str, data: dict[str, Path]) -> float:
+def half_precision_psnr(loaded: LoadedModel, data: dict[str, Path]) -> float:
     """PSNR in dB between outputs of the fp32 weights and of the same weights rounded to fp16."""
     from studio.core.images import load_rgb_uint8
 
-    loaded = model_store.load(name)
     folder = data["held_out_photos"] if loaded.info.kind in ("cyclegan", "pix2pix") else data["faces"]
     size = loaded.card["image_size"]
     files = sorted(folder.glob("*.png"))[:4]
@@ -211,7 +210,7 @@ def publish(recipe: Recipe, work: ModelStore, out: ModelStore, data: dict[str, P
     info = work.get(recipe.name)
     card = dict(info.card)
     loaded = work.load(info)
-    fp16_psnr = half_precision_psnr(work, recipe.name, data)
+    fp16_psnr = half_precision_psnr(loaded, data)
     # A flow keeps fp32: its bits/dim (the card's metric) depend on exact log-determinants, and it is small.
     half = fp16_psnr >= HALF_MIN_PSNR and recipe.kind != "flow"
     provenance = dict(card.get("provenance", {}))
@@ -253,8 +252,6 @@ def main() -> int:
     if not chosen:
         parser.error(f"no recipe matches {args.only}; recipes: {', '.join(r.name for r in RECIPES)}")
     work_root = args.work or Path(tempfile.mkdtemp(prefix="studio-starter-"))
-    import os
-
     os.environ["STUDIO_HOME"] = str(work_root / "home")  # runs and the work store stay out of the user's
     shutil.rmtree(work_root / "home", ignore_errors=True)
     data = starter_data.build(work_root / "data", per_photo=args.per_photo)
@@ -269,7 +266,7 @@ def main() -> int:
         result = publish(recipe, work, out, data, time.monotonic() - started, args.scale)
         results.append({**result, "seconds": round(time.monotonic() - started), "eval": metrics is not None})
         log.info("published %s (%.1f MB, %s)", result["name"], result["bytes"] / 1e6, result["weights"])
-    total = sum(np.int64(r["bytes"]) for r in results)
+    total = sum(r["bytes"] for r in results)
     for r in results:
         print(f"{r['name']}: {r['bytes'] / 1e6:.1f} MB ({r['weights']}), {r['seconds']} s")
     print(f"total_mb: {total / 1e6:.1f}")
