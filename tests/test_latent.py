@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 from conftest import photo
 from PIL import Image
-from train_helpers import crops
+from train_helpers import crops, kill_then_resume
 
 from studio.cli import main
 from studio.core import latent, nets
@@ -34,7 +30,7 @@ from studio.core.nets.flow import (
 from studio.core.nets.vae import gaussian_nll, kl_to_unit_gaussian
 from studio.core.store import ModelStore
 from studio.core.train.config import preset
-from studio.core.train.job import list_runs, train_job
+from studio.core.train.job import train_job
 from studio.core.train.latent_trainers import latent_preset
 
 
@@ -457,23 +453,7 @@ def test_run_killed_with_sigkill_resumes_to_the_planned_steps_and_publishes(tmp_
     env = {**os.environ, "STUDIO_HOME": str(studio_home), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "studio", "train", kind, "--images", str(folder), "--name", "killed", "--size", "32",
            "--preset", "fast", "--batch-size", "4", "--max-steps", "60", "--checkpoint-every", "3", "--workers", "0", "-q"]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
-    status = studio_home / "runs" / "killed" / "run.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if status.exists() and json.loads(status.read_text()).get("step", 0) >= 3:
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    killed_at = json.loads(status.read_text())["step"]
-    assert 3 <= killed_at < 60
-    assert [r["state"] for r in list_runs()] == ["interrupted"]
-    result = subprocess.run([sys.executable, "-m", "studio", "train", "--resume", "killed", "-q"], env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    steps = [json.loads(line)["step"] for line in (studio_home / "runs" / "killed" / "losses.jsonl").read_text().splitlines()]
-    assert steps == list(range(1, 61)), "every step logged once, none lost or repeated"
+    kill_then_resume(cmd, "killed", studio_home, 60, env)
     card = ModelStore().get("killed").card
     assert card["kind"] == kind and card["provenance"]["steps"] == 60
     assert ("psnr" if kind == "vae" else "bits_per_dim") in card["metrics"]

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 from conftest import photo
-from train_helpers import paired_folders, tiny_config, unpaired_folders
+from train_helpers import kill_then_resume, paired_folders, tiny_config, unpaired_folders
 
 from studio.core.jobs import Control
 from studio.core.store import ModelStore
@@ -208,24 +205,7 @@ def test_sigkill_during_training_then_resume_reaches_the_planned_steps(tmp_path,
     a, b = unpaired_folders(tmp_path, junk=False)
     cmd = _studio("train", "cyclegan", "--a", str(a), "--b", str(b), "--name", "killed", "--preset", "fast",
                   "--size", "32", "--max-steps", "120", "--checkpoint-every", "3", "-q")
-    proc = subprocess.Popen(cmd, env={**os.environ, "STUDIO_HOME": str(studio_home)}, stderr=subprocess.PIPE)
-    status = studio_home / "runs" / "killed" / "run.json"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if status.exists() and json.loads(status.read_text()).get("step", 0) >= 3:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    killed_at = json.loads(status.read_text())["step"]
-    assert 3 <= killed_at < 120
-    assert [r["state"] for r in list_runs()] == ["interrupted"]
-    result = subprocess.run(_studio("train", "--resume", "killed", "-q"), capture_output=True, text=True,
-                            env={**os.environ, "STUDIO_HOME": str(studio_home)}, timeout=600)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(status.read_text())["state"] == "finished"
-    steps = [json.loads(line)["step"] for line in (studio_home / "runs" / "killed" / "losses.jsonl").read_text().splitlines()]
-    assert steps == list(range(1, 121)), "every step logged once, none lost or repeated"
+    kill_then_resume(cmd, "killed", studio_home, 120, {**os.environ, "STUDIO_HOME": str(studio_home)})
     assert ModelStore().get("killed").card["provenance"]["steps"] == 120
 
 

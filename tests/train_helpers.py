@@ -63,3 +63,35 @@ def tiny_config(kind: str, name: str, a: Path | None = None, b: Path | None = No
                     discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 2, "ndf": 8, "norm": "batch"}})
     base.update(over)
     return preset(kind, name, "reference", **base)
+
+
+def kill_then_resume(cmd: list[str], name: str, studio_home: Path, planned: int, env: dict[str, str]) -> None:
+    """Start ``cmd`` (a `studio train` run called ``name``), SIGKILL it once it has checkpointed, resume it
+    with `studio train --resume`, and check that every planned step was logged exactly once."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from studio.core.train.job import list_runs
+
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
+    status = studio_home / "runs" / name / "run.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if status.exists() and json.loads(status.read_text()).get("step", 0) >= 3:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed_at = json.loads(status.read_text())["step"]
+    assert 3 <= killed_at < planned
+    assert [r["state"] for r in list_runs()] == ["interrupted"]
+    result = subprocess.run([sys.executable, "-m", "studio", "train", "--resume", name, "-q"], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(status.read_text())["state"] == "finished"
+    losses = (studio_home / "runs" / name / "losses.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in losses] == list(range(1, planned + 1)), \
+        "every step logged once, none lost or repeated"
