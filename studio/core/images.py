@@ -160,10 +160,13 @@ def _to_float_arrays(im: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         return _grey_to_rgb(grey), None
     if "A" in mode or "a" in mode or "transparency" in im.info:
         # Covers RGBA, LA, PA, premultiplied RGBa/La, palette and colour-key (tRNS) transparency.
-        arr = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+        arr = np.asarray(im.convert("RGBA"), dtype=np.float32)
+        arr /= 255.0
         return np.ascontiguousarray(arr[..., :3]), np.ascontiguousarray(arr[..., 3])
     # "1", "L", "P", "CMYK" (Adobe's inverted variant is undone by the JPEG decoder), "YCbCr", ...
-    return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0, None
+    rgb = np.asarray(im.convert("RGB"), dtype=np.float32)
+    rgb /= 255.0
+    return rgb, None
 
 
 def _grey_to_rgb(grey: np.ndarray) -> np.ndarray:
@@ -209,8 +212,10 @@ def image_to_tensor(rgb: np.ndarray) -> torch.Tensor:
     rgb = np.asarray(rgb, dtype=np.float32)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"rgb must have shape (H, W, 3), got {rgb.shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0)
-    return (tensor * 2.0 - 1.0).contiguous()
+    # One new full-size array, not three: large photos are hundreds of megabytes each.
+    tensor = torch.empty(1, 3, rgb.shape[0], rgb.shape[1])
+    tensor[0].copy_(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1))
+    return tensor.mul_(2.0).sub_(1.0)
 
 
 def tensor_to_image(t: torch.Tensor) -> np.ndarray:
@@ -221,14 +226,19 @@ def tensor_to_image(t: torch.Tensor) -> np.ndarray:
         t = t[0]
     if t.ndim != 3 or t.shape[0] != 3:
         raise ValueError(f"expected (3, H, W) or (1, 3, H, W), got {tuple(t.shape)}")
-    t = ((t.detach().float() + 1.0) / 2.0).clamp_(0.0, 1.0)
-    return np.ascontiguousarray(t.permute(1, 2, 0).cpu().numpy())
+    t = t.detach().to("cpu", torch.float32)
+    out = torch.empty(t.shape[1], t.shape[2], 3)
+    out.copy_(t.permute(1, 2, 0))
+    return out.add_(1.0).mul_(0.5).clamp_(0.0, 1.0).numpy()
 
 
 def to_uint8(rgb: np.ndarray) -> np.ndarray:
     """[0, 1] floats -> uint8, rounded to nearest and clamped (NaN becomes 0)."""
-    scaled = np.clip(np.nan_to_num(np.asarray(rgb, dtype=np.float32)), 0.0, 1.0) * 255.0
-    return np.rint(scaled).astype(np.uint8)
+    scaled = np.nan_to_num(np.asarray(rgb, dtype=np.float32))  # a copy (nan_to_num copies by default)
+    np.clip(scaled, 0.0, 1.0, out=scaled)
+    scaled *= 255.0
+    np.rint(scaled, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 def is_image_file(path: str | Path) -> bool:
