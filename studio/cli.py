@@ -28,16 +28,22 @@ class ProgressBar:
         self.started = time.monotonic()
         self._last_line = 0.0
 
-    def update(self, done: int, total: int, message: str = "") -> None:
+    def update(self, done: int, total: int, message: str = "", part: float = 0.0) -> None:
+        """``done`` of ``total`` items, and ``part`` (0..1) of the next one when it reports its own progress."""
         now = time.monotonic()
         if not self.tty and done != total and now - self._last_line < 5:
             return
+        if self.tty and done != total and now - self._last_line < 0.1:
+            return  # a tiled photo reports every tile; redrawing faster than this is only noise
         self._last_line = now
-        frac = done / total if total else 1.0
+        position = min(done + part, total)
+        frac = position / total if total else 1.0
         filled = int(round(self.width * frac))
         elapsed = now - self.started
-        eta = f" ETA {_duration(elapsed / done * (total - done))}" if 0 < done < total else ""
-        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {_duration(elapsed)}{eta} {message}"
+        eta = f" ETA {_duration(elapsed / position * (total - position))}" if 0 < position < total else ""
+        within = f" ({part:.0%} of this one)" if part else ""
+        line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} {_duration(elapsed)}{eta} "
+                f"{message}{within}")
         if self.tty:
             self.stream.write("\r\033[K" + line[:200])
             if done >= total:
@@ -66,7 +72,8 @@ def render(events: Iterable[Event], quiet: bool = False) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for event in events:
         if event.kind == "progress" and bar is not None:
-            bar.update(event.data["done"], event.data["total"], event.data.get("message", ""))
+            data = event.data
+            bar.update(data["done"], data["total"], data.get("message", ""), data.get("part", 0.0))
         elif event.kind == "item" and "error" in event.data:
             if bar is not None:
                 bar.clear()

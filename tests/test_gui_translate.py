@@ -89,6 +89,31 @@ def test_unpaired_panel_runs_both_directions_and_a_new_request_cancels_the_stale
     screenshot(window, "gui-translate-unpaired")
 
 
+def test_a_tiled_translation_shows_its_progress_and_esc_stops_it(window, qtbot, tmp_path):
+    save_cyclegan("photo2painting")
+    window.ctx.store.refresh()
+    panel = window.show_panel("translate_unpaired")
+    panel.set_tile(256)
+    path = write_photo(tmp_path / "wide.png", "astronaut", (1024, 768))  # 12 tiles of 256 px
+    busy_texts = []
+    panel._run_slot.progress.connect(lambda _d: busy_texts.append(panel.view._busy))
+    with qtbot.waitSignal(panel._run_slot.progress, timeout=60_000):
+        panel.open_image(path)
+    worker = panel._run_slot.current
+    panel.view.setFocus()
+    qtbot.keyClick(panel.view, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: panel.is_idle() and not worker.isRunning(), timeout=60_000)
+    assert worker.outcome == "cancelled" and panel.result is None
+    assert any("%" in text and "Esc" in text for text in busy_texts)
+    assert panel.view._busy == ""
+
+    with qtbot.waitSignal(panel.result_shown, timeout=120_000):
+        panel.translate()
+    expected = Translator(ModelStore().load("photo2painting"), device="cpu").translate_array(read_image(path).rgb, tile=256)
+    np.testing.assert_array_equal(panel.result.pixels, uint8(expected))
+    assert panel.result.tile == 256 and "256-px tiles" in panel.info.text()
+
+
 def test_folder_translation_reports_progress_skips_unreadable_files_and_cancels(window, qtbot, tmp_path):
     save_cyclegan("photo2painting")
     window.ctx.store.refresh()

@@ -63,9 +63,9 @@ def test_tiles_with_their_own_statistics_would_show(cyclegan):
 
 
 def test_tile_weights_partition_unity(cyclegan):
-    from studio.core.translate import FEATHER, _plan_tiles
+    from studio.core.tiling import FEATHER, plan_tiles
 
-    tiles = _plan_tiles(300, 500, 128, 64)
+    tiles = plan_tiles(300, 500, 128, 64)
     total = torch.zeros(300, 500)
     for t in tiles:
         total[t.y0 : t.y1, t.x0 : t.x1] += t.weights(300, 500, FEATHER)[0, 0]
@@ -164,21 +164,118 @@ def test_batch_job_can_be_cancelled(cyclegan, tmp_path):
     assert len(written) == 1
 
 
+def _recording_stores(monkeypatch):
+    """Every activation store a tiled translation opens, to check where it kept them and that it let go."""
+    from studio.core import tiling as module
+
+    opened = []
+
+    class Recording(module.TileStore):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+            self.was_on_disk = self.on_disk
+
+    monkeypatch.setattr(module, "TileStore", Recording)
+    return opened
+
+
 def test_activation_cache_in_half_precision_keeps_the_result(cyclegan, monkeypatch):
-    """Big photos cache intermediate activations in fp16 when fp32 would not fit the budget."""
-    from studio.core import translate as module
+    """Big photos keep intermediate activations in fp16 when fp32 would not fit the budget."""
+    from studio.core import tiling as module
 
     translator = Translator(cyclegan, "a2b", device="cpu")
     img = photo("coffee", (640, 384))
     whole = translator.translate_array(img, tile=0)
-    fp16_only = int(640 * 384 * 2 * 4 * 2.5)  # room for some stages' activations in fp16, not fp32
-    monkeypatch.setattr(module, "CPU_CACHE_BUDGET", fp16_only)
-    used = []
-    original = Translator._cache_dtype
-    monkeypatch.setattr(Translator, "_cache_dtype", lambda self, *a: used.append(original(self, *a)) or used[-1])
+    monkeypatch.setattr(module, "CPU_CACHE_BUDGET", int(640 * 384 * 2 * 4 * 2.5))  # some fp16, no fp32
+    opened = _recording_stores(monkeypatch)
     tiled = translator.translate_array(img, tile=128)
-    assert torch.float16 in used
+    assert torch.float16 in [s.dtype for s in opened if not s.was_on_disk]
     assert psnr(whole, tiled) >= 40.0
+
+
+def test_activations_too_big_for_memory_go_to_a_temporary_file_and_are_removed(cyclegan, monkeypatch):
+    from studio.core import tiling as module
+
+    translator = Translator(cyclegan, "a2b", device="cpu")
+    img = photo("astronaut", (640, 384))
+    whole = translator.translate_array(img, tile=0)
+    monkeypatch.setattr(module, "CPU_CACHE_BUDGET", 0)
+    opened = _recording_stores(monkeypatch)
+    tiled = translator.translate_array(img, tile=128)
+    on_disk = [s for s in opened if s.was_on_disk]
+    assert len(on_disk) >= 3, "every stage boundary should have been kept on disk"
+    assert all(s._file is None for s in opened), "a temporary file was left open"
+    assert psnr(whole, tiled) >= 40.0
+
+
+def test_without_room_anywhere_every_pass_starts_from_the_photo(cyclegan, monkeypatch):
+    from studio.core import tiling as module
+
+    translator = Translator(cyclegan, "a2b", device="cpu")
+    img = photo("chelsea", (384, 256))
+    whole = translator.translate_array(img, tile=0)
+    monkeypatch.setattr(module, "CPU_CACHE_BUDGET", 0)
+    monkeypatch.setattr(module, "free_disk", lambda: 0)
+    opened = _recording_stores(monkeypatch)
+    tiled = translator.translate_array(img, tile=128)
+    assert len(opened) == 1  # only the views of the photo itself
+    assert psnr(whole, tiled) >= 45.0
+
+
+def test_tile_store_keeps_values_beyond_half_precision_in_full_precision():
+    from studio.core.tiling import Place, TileStore
+
+    for on_disk in (False, True):
+        store = TileStore(Place(torch.float16, on_disk=on_disk))
+        ordinary, huge = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8) * 1e6
+        store.put(0, ordinary)
+        store.put(1, huge)
+        assert store.get(0).dtype == torch.float16 and torch.allclose(store.get(0).float(), ordinary, atol=1e-2)
+        assert store.get(1).dtype == torch.float32 and torch.equal(store.get(1), huge)
+        store.close()
+
+
+def test_tiled_translation_reports_progress_and_can_be_cancelled_midway(cyclegan, monkeypatch):
+    from studio.core.errors import Cancelled
+
+    translator = Translator(cyclegan, "a2b", device="cpu")
+    img = photo("coffee", (384, 256))
+    fractions = []
+    translator.translate_array(img, tile=128, on_progress=fractions.append)
+    assert len(fractions) > 10 and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+
+    monkeypatch.setattr("studio.core.tiling.CPU_CACHE_BUDGET", 0)  # a temporary file to let go of
+    opened = _recording_stores(monkeypatch)
+    control = Control()
+    seen = []
+
+    def cancel_at_a_third(fraction):
+        seen.append(fraction)
+        if fraction > 0.33:
+            control.cancel()
+
+    with pytest.raises(Cancelled):
+        translator.translate_array(img, tile=128, control=control, on_progress=cancel_at_a_third)
+    assert seen[-1] < 0.5
+    assert any(s.was_on_disk for s in opened) and all(s._file is None for s in opened)
+    assert all(n.mode == "local" for n in image_norms(translator.net))
+
+
+def test_batch_job_reports_progress_inside_a_tiled_photo_and_cancels_there(cyclegan, tmp_path):
+    write_image(tmp_path / "big.png", photo("astronaut", (384, 256)))
+    translator = Translator(cyclegan, device="cpu")
+    control = Control()
+    parts = []
+    for event in translate_job(translator, [tmp_path / "big.png"], tmp_path / "out.png", tile=128, control=control):
+        if event.kind == "progress" and "part" in event.data:
+            parts.append(event.data["part"])
+            if len(parts) == 5:
+                control.cancel()
+        last = event
+    assert len(parts) == 5 and 0 < parts[0] < parts[-1] < 1
+    assert last.kind == "finished" and last.data["cancelled"] and not last.data["written"]
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_every_supported_format_translates_at_its_own_size(cyclegan, tmp_path):

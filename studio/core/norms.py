@@ -49,9 +49,15 @@ class ImageNorm(nn.Module):
             raise StopForward
         # Statistics in fp32 even under autocast: fp16 sums over a large image lose the mean.
         if self.mode == "frozen":
-            y = (x.float() - self.mean.view(1, -1, 1, 1)) * torch.rsqrt(self.var + self.eps).view(1, -1, 1, 1)
-        else:
-            y = nn.functional.instance_norm(x.float(), eps=self.eps)
+            # One fused x * scale + shift: a tile's activations are hundreds of megabytes, and
+            # (x - mean) * invstd * weight + bias would make three temporaries of that size.
+            scale = torch.rsqrt(self.var + self.eps)
+            shift = -self.mean * scale
+            if self.weight is not None:
+                scale, shift = scale * self.weight, shift * self.weight + self.bias
+            y = torch.addcmul(shift.view(1, -1, 1, 1), x.float(), scale.view(1, -1, 1, 1))
+            return y.to(x.dtype)
+        y = nn.functional.instance_norm(x.float(), eps=self.eps)
         if self.weight is not None:
             y = y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
         return y.to(x.dtype)
@@ -68,9 +74,16 @@ class ImageNorm(nn.Module):
         tile_h, tile_w = self.tile_size
         # The activation is a downscaled copy of the tile; map the region onto it exactly.
         fy, fx = tile_h // x.shape[-2], tile_w // x.shape[-1]
-        part = x[..., y0 // fy : y1 // fy, x0 // fx : x1 // fx].double()
-        s = part.sum(dim=(0, 2, 3))
-        sq = (part * part).sum(dim=(0, 2, 3))
+        part = x[..., y0 // fy : y1 // fy, x0 // fx : x1 // fx]
+        s = torch.zeros(part.shape[1], dtype=torch.float64, device=x.device)
+        sq = torch.zeros_like(s)
+        # Double-precision sums, a band of rows at a time: a whole tile in float64 (and its square)
+        # would be several times the size of the activation itself.
+        band = max(1, (4 << 20) // max(1, part.shape[0] * part.shape[1] * part.shape[3]))
+        for r in range(0, part.shape[2], band):
+            rows = part[:, :, r : r + band].double()
+            s += rows.sum(dim=(0, 2, 3))
+            sq += rows.square_().sum(dim=(0, 2, 3))
         self._sum = s if self._sum is None else self._sum + s
         self._sumsq = sq if self._sumsq is None else self._sumsq + sq
         self._count += part.shape[0] * part.shape[2] * part.shape[3]

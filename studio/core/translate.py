@@ -1,100 +1,36 @@
 """Inference: translate photos at their native size, whole or in tiles, on any device.
 
 Whole-image translation pads the photo to what the architecture needs and crops back.
-Tiled translation (for photos larger than memory allows) runs overlapping tiles and blends them
-with feathered weights; every normalisation layer uses statistics of the *whole* image, gathered
-tile by tile before they are needed (see :mod:`studio.core.norms`), so tiled output matches
-whole-image output instead of showing seams and a colour shift per tile.
+Photos larger than memory allows are translated in overlapping tiles, blended with feathered
+weights, with every normalisation layer using the statistics of the *whole* image
+(see :mod:`studio.core.tiling`), so tiled output matches whole-image output instead of showing
+seams and a colour shift per tile. Tiled translation reports progress and can be cancelled.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from . import device as devices
+from . import tiling
 from .errors import Cancelled, ImageError, StudioError
 from .images import IMAGE_EXTENSIONS, image_to_tensor, list_images, read_image, tensor_to_image, write_image
 from .jobs import Control, Event, progress
-from .norms import ImageNorm, StopForward, image_norms, inference_copy
+from .norms import image_norms, inference_copy
 from .store import LoadedModel
 
 log = logging.getLogger(__name__)
 
-FEATHER = 16  # pixels of blending on each side of a seam between tile cores
 CPU_TILE_BUDGET = 1 << 30  # bytes of activations one tile may take on the CPU
-CPU_CACHE_BUDGET = 640 << 20  # bytes of cached intermediate activations while gathering statistics
-
-
-@dataclass
-class NetProfile:
-    """What tiling needs to know about a generator, found by a shape-only pass on the meta device."""
-
-    size_multiple: int
-    receptive_radius: int  # pixels of context one output pixel depends on, each side (upper bound)
-    bytes_per_pixel: int  # rough peak activation memory per input pixel at fp32
-    stage_scale: list[tuple[int, int]]  # per stage: (channels, downscale) of its output
-
-
-def _stages(net: nn.Module) -> list[nn.Module]:
-    """Top-level pieces of a generator that can be resumed one after the other."""
-    body = getattr(net, "model", None)
-    return list(body) if isinstance(body, nn.Sequential) else [net]
-
-
-def profile(net: nn.Module) -> NetProfile:
-    multiple = int(getattr(net, "size_multiple", 4))
-    side = max(multiple * 2, 64)
-    meta = copy.deepcopy(net).to("meta")
-    leaves: list[tuple[nn.Module, torch.Size]] = []
-    hooks = [
-        m.register_forward_hook(lambda mod, _inp, out: leaves.append((mod, out.shape)))
-        for m in meta.modules()
-        if not list(m.children())
-    ]
-    stage_shapes: list[tuple[int, int]] = []
-    x = torch.empty(1, _in_channels(net), side, side, device="meta")
-    with torch.no_grad():
-        for stage in _stages(meta):
-            x = stage(x)
-            stage_shapes.append((x.shape[1], max(1, side // x.shape[-1])))
-    for h in hooks:
-        h.remove()
-    radius, stride, peak = 0.0, 1.0, 0.0
-    for mod, out in leaves:
-        if isinstance(mod, nn.Conv2d):
-            k, s, d = mod.kernel_size[0], mod.stride[0], mod.dilation[0]
-            radius += (k - 1) // 2 * d * stride
-            stride *= s
-        elif isinstance(mod, nn.ConvTranspose2d):
-            k, s = mod.kernel_size[0], mod.stride[0]
-            radius += (math.ceil((k - 1) / (2 * s)) + 1) * stride
-            stride /= s
-        scale = side / out[-1] if len(out) == 4 else 1
-        peak = max(peak, out[1] / (scale * scale) if len(out) == 4 else 0)
-    return NetProfile(
-        size_multiple=multiple,
-        receptive_radius=int(math.ceil(radius)),
-        bytes_per_pixel=int(peak * 4 * 3) + 64,
-        stage_scale=stage_shapes,
-    )
-
-
-def _in_channels(net: nn.Module) -> int:
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            return m.in_channels
-    return 3
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -130,9 +66,9 @@ class Translator:
         self.net = inference_copy(generator, dropout=dropout).to(self.device)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.profile = profile(self.net)
+        self.layers = tiling.flatten(self.net)
+        self.profile = tiling.profile(self.net, self.layers)
         self.norms = image_norms(self.net)
-        self.stages = _stages(self.net)
         self.memory_budget = memory_budget or _default_budget(self.device)
         log.info(
             "translator %s %s on %s (%s), receptive radius %d px",
@@ -152,146 +88,99 @@ class Translator:
     @property
     def halo(self) -> int:
         m = self.profile.size_multiple
-        return _round_up(self.profile.receptive_radius + FEATHER, m)
+        return _round_up(self.profile.receptive_radius + tiling.FEATHER, m)
 
-    def translate_tensor(self, x: torch.Tensor, tile: int | None = None) -> torch.Tensor:
+    def translate_tensor(
+        self,
+        x: torch.Tensor,
+        tile: int | None = None,
+        *,
+        control: Control | None = None,
+        on_progress: Callable[[float], None] | None = None,
+    ) -> torch.Tensor:
         """(1, C, H, W) in [-1, 1] on the CPU -> (1, C', H, W) in [-1, 1] on the CPU.
 
         ``tile``: None decides by the memory budget; 0 never tiles; N uses N-pixel tile cores.
+        A tiled translation checks ``control`` (pause, cancel) after every tile and reports the
+        fraction done to ``on_progress``.
         """
+        return _drive(self.steps(x, tile), control, on_progress)
+
+    def steps(self, x: torch.Tensor, tile: int | None = None) -> Generator[tuple[float, float], None, torch.Tensor]:
+        """:meth:`translate_tensor` as a generator: yields ``(work done, total work)``, returns the output."""
         height, width = x.shape[-2:]
         if tile is None:
             tile = self.auto_tile(height, width)
         padded = _pad_to_multiple(x, self.profile.size_multiple)
-        with torch.inference_mode():
-            if tile and (tile < padded.shape[-2] or tile < padded.shape[-1]):
-                out = self._tiled(padded, _round_up(tile, self.profile.size_multiple))
-            else:
-                out = self._run(padded.to(self.device), 0, len(self.stages)).float().cpu()
+        if tile and (tile < padded.shape[-2] or tile < padded.shape[-1]):
+            core = _round_up(tile, self.profile.size_multiple)
+            halo = min(self.halo, core)
+            run = tiling.TiledRun(self.layers, self.norms, self.profile, self._run)
+            out = yield from run.steps(padded, core, halo)
+        else:
+            out = self._whole(padded).float().cpu()
+        del padded
         return out[..., :height, :width]
 
-    def translate_array(self, rgb: np.ndarray, tile: int | None = None) -> np.ndarray:
-        return tensor_to_image(self.translate_tensor(image_to_tensor(rgb), tile=tile))
+    def translate_array(self, rgb: np.ndarray, tile: int | None = None, **options) -> np.ndarray:
+        """(H, W, 3) in [0, 1] -> (H, W, 3) in [0, 1]; ``options`` as for :meth:`translate_tensor`."""
+        return tensor_to_image(self.translate_tensor(image_to_tensor(rgb), tile=tile, **options))
 
-    def translate_file(self, source: Path, target: Path, tile: int | None = None) -> Path:
+    def translate_file(self, source: Path, target: Path, tile: int | None = None, **options) -> Path:
+        """Read, translate and write one file (alpha re-attached); ``options`` as for :meth:`translate_tensor`."""
+        return _drive(self.file_steps(source, target, tile), **options)
+
+    def file_steps(
+        self, source: Path, target: Path, tile: int | None = None
+    ) -> Generator[tuple[float, float], None, Path]:
+        """:meth:`translate_file` as a generator, like :meth:`steps`."""
         image = read_image(source)
         x = image_to_tensor(image.rgb)
         alpha = image.alpha
         del image  # large photos: keep one copy of the pixels, not two
-        out = tensor_to_image(self.translate_tensor(x, tile=tile))
+        out = yield from self.steps(x, tile)
         del x
-        write_image(target, out, alpha)
+        rgb = tensor_to_image(out)
+        del out
+        write_image(target, rgb, alpha)
         return target
 
     # -- internals -----------------------------------------------------------------------------
-    def _run(self, x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        x = x.float()  # cached activations may be stored in fp16 to save memory
-        if self.device.type == "cuda":
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device).float()  # kept activations may be stored in fp16 to save memory
+        if self.device.type == "cuda" and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
-            for stage in self.stages[start:stop]:
-                x = stage(x)
         return x
 
-    def _tiled(self, x: torch.Tensor, core: int) -> torch.Tensor:
-        """Tiled forward pass with whole-image normalisation statistics."""
-        _, _, height, width = x.shape
-        halo = min(self.halo, _round_up(core, self.profile.size_multiple))
-        tiles = _plan_tiles(height, width, core, halo)
-        log.info("tiled translation: %d tiles of %d px (+%d px halo) for %d×%d", len(tiles), core, halo, width, height)
-        norm_stage = [self._stage_of(n) for n in self.norms]
-        cache = [x[..., t.y0 : t.y1, t.x0 : t.x1] for t in tiles]
-        cache_stage = 0
-        try:
-            for k, norm in enumerate(self.norms):
-                norm.start_collecting()
-                for t, tile_input in zip(tiles, cache, strict=True):
-                    norm.region = t.core_in_tile()
-                    norm.tile_size = (t.y1 - t.y0, t.x1 - t.x0)
-                    try:
-                        self._run(tile_input.to(self.device), cache_stage, norm_stage[k] + 1)
-                    except StopForward:
-                        pass
-                norm.freeze()
-                upto = norm_stage[k + 1] if k + 1 < len(self.norms) else len(self.stages)
-                if upto > cache_stage:
-                    dtype = self._cache_dtype(tiles, upto)
-                    if dtype is not None:
-                        # In place, tile by tile: the old and the new cache never both stand whole in memory.
-                        for i, c in enumerate(cache):
-                            cache[i] = None
-                            cache[i] = self._run(c.to(self.device), cache_stage, upto).to("cpu", dtype)
-                            del c
-                        cache_stage = upto
-            out = torch.zeros(1, self.profile.stage_scale[-1][0], height, width)
-            for t, tile_input in zip(tiles, cache, strict=True):
-                y = self._run(tile_input.to(self.device), cache_stage, len(self.stages))
-                weight = t.weights(height, width, FEATHER)
-                out[..., t.y0 : t.y1, t.x0 : t.x1] += y.float().cpu() * weight
-            return out
-        finally:
-            for norm in self.norms:
-                norm.release()
+    @torch.inference_mode()
+    def _whole(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            return self.net(self._prepare(x))
 
-    def _stage_of(self, norm: ImageNorm) -> int:
-        for index, stage in enumerate(self.stages):
-            if any(m is norm for m in stage.modules()):
-                return index
-        raise RuntimeError("norm layer outside every stage")
-
-    def _cache_dtype(self, tiles: list[_Tile], upto: int) -> torch.dtype | None:
-        channels, scale = self.profile.stage_scale[upto - 1]
-        elements = sum((t.y1 - t.y0) * (t.x1 - t.x0) for t in tiles) * channels / (scale * scale)
-        budget = CPU_CACHE_BUDGET if self.device.type == "cpu" else self.memory_budget
-        for dtype, size in ((torch.float32, 4), (torch.float16, 2)):
-            if elements * size <= budget:
-                return dtype
-        return None
+    @torch.inference_mode()
+    def _run(self, x: torch.Tensor, skips: list[torch.Tensor], start: int, stop: int) -> torch.Tensor:
+        """Layers ``start`` .. ``stop - 1`` of one tile (see :func:`studio.core.tiling.run_layers`)."""
+        skips[:] = [self._prepare(s) for s in skips]
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
+            return tiling.run_layers(self.layers[start:stop], self._prepare(x), skips)
 
 
-@dataclass
-class _Tile:
-    y0: int
-    y1: int
-    x0: int
-    x1: int  # the tile, in padded-image pixels
-    cy0: int
-    cy1: int
-    cx0: int
-    cx1: int  # its core: the cores partition the image
-
-    def core_in_tile(self) -> tuple[int, int, int, int]:
-        return self.cy0 - self.y0, self.cy1 - self.y0, self.cx0 - self.x0, self.cx1 - self.x0
-
-    def weights(self, height: int, width: int, feather: int) -> torch.Tensor:
-        """Linear ramps across each inner seam; the weights of all tiles sum to one everywhere."""
-        wy = _ramp(self.y0, self.y1, self.cy0, self.cy1, height, feather)
-        wx = _ramp(self.x0, self.x1, self.cx0, self.cx1, width, feather)
-        return (wy[:, None] * wx[None, :])[None, None]
-
-
-def _ramp(lo: int, hi: int, core_lo: int, core_hi: int, size: int, feather: int) -> torch.Tensor:
-    pos = torch.arange(lo, hi, dtype=torch.float32) + 0.5
-    w = torch.ones(hi - lo)
-    if core_lo > 0:
-        w = torch.minimum(w, ((pos - (core_lo - feather)) / (2 * feather)).clamp(0, 1))
-    if core_hi < size:
-        w = torch.minimum(w, (((core_hi + feather) - pos) / (2 * feather)).clamp(0, 1))
-    return w
-
-
-def _plan_tiles(height: int, width: int, core: int, halo: int) -> list[_Tile]:
-    tiles = []
-    for cy0 in range(0, height, core):
-        for cx0 in range(0, width, core):
-            cy1, cx1 = min(cy0 + core, height), min(cx0 + core, width)
-            tiles.append(
-                _Tile(
-                    max(0, cy0 - halo), min(height, cy1 + halo), max(0, cx0 - halo), min(width, cx1 + halo),
-                    cy0, cy1, cx0, cx1,
-                )
-            )
-    return tiles
+def _drive(
+    steps: Generator[tuple[float, float], None, object],
+    control: Control | None = None,
+    on_progress: Callable[[float], None] | None = None,
+):
+    """Run a generator of ``(done, total)`` steps to its return value, checking ``control`` between steps."""
+    with contextlib.closing(steps):
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as finished:
+                return finished.value
+            if on_progress is not None:
+                on_progress(done / total if total else 1.0)
+            if control is not None:
+                control.checkpoint()
 
 
 def _precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -364,7 +253,22 @@ def translate_job(
             return
         target = output_path(relative, out, single)
         try:
-            translator.translate_file(source, target, tile=tile)
+            steps = translator.file_steps(source, target, tile=tile)
+            with contextlib.closing(steps):
+                while True:
+                    try:
+                        part, whole = next(steps)
+                    except StopIteration:
+                        break
+                    control.checkpoint()
+                    if whole:
+                        yield progress(done, len(items), source.name, elapsed=time.monotonic() - started,
+                                       part=part / whole)
+        except Cancelled:
+            yield Event("log", {"level": "warning", "message": f"cancelled during {source.name}, after {done} of "
+                                f"{len(items)} files"})
+            yield Event("finished", {"written": written, "failed": failed, "cancelled": True})
+            return
         except ImageError as exc:
             failed.append((str(source), exc.reason))
             yield Event("item", {"path": str(source), "error": exc.reason})

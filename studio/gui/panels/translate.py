@@ -14,7 +14,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import (
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -227,6 +234,8 @@ class TranslatePanel(Panel):
         self.copy_button.clicked.connect(self.copy_result)
         self.folder_button.clicked.connect(self._ask_folder)
         self.folder_cancel.clicked.connect(self.cancel_folder)
+        stop = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        stop.activated.connect(self.cancel_translation)
         self.folder_details.clicked.connect(self._show_skipped)
         self.folder_reveal.clicked.connect(self._reveal_output)
         self.blend_slider.valueChanged.connect(self._blend_changed)
@@ -242,7 +251,8 @@ class TranslatePanel(Panel):
         self._load_slot.failed.connect(lambda msg: self._fail("Cannot open the photo", msg))
         self._load_slot.idle.connect(self._update_state)
         self._run_slot.started.connect(lambda _n: self.view.set_busy("Translating…"))
-        self._run_slot.result.connect(self._translation_ready)
+        self._run_slot.progress.connect(self._translation_progress)
+        self._run_slot.result.connect(lambda data: self._translation_ready(data["translation"]))
         self._run_slot.failed.connect(lambda msg: self._fail("Translation failed", msg))
         self._run_slot.idle.connect(self._translation_idle)
         self._folder_slot.progress.connect(self._folder_progress)
@@ -409,6 +419,18 @@ class TranslatePanel(Panel):
                           f"{result.seconds:.2f} s on {result.device}, {tiles}")
         self.result_shown.emit(result)
         self._update_state()
+
+    def cancel_translation(self) -> None:
+        """Esc: stop the photo's translation (a tiled one stops after its current tile)."""
+        if self._run_slot.busy:
+            self._run_slot.cancel()
+            self.view.set_busy("Stopping…")
+
+    def _translation_progress(self, data: dict) -> None:
+        """A tiled translation of a large photo takes a while: say how far it is."""
+        total = int(data.get("total", 0))
+        if total:
+            self.view.set_busy(f"Translating… {int(data.get('done', 0)) * 100 // total}% · Esc to stop")
 
     def _translation_idle(self) -> None:
         self.view.set_busy("")

@@ -3,8 +3,10 @@ folder, save or copy the result blended with the original. Loaded translators ar
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +14,15 @@ from typing import Any
 import numpy as np
 
 from studio.core import device as devices
-from studio.core.images import LoadedImage, read_image, to_uint8, write_image
-from studio.core.jobs import Control
+from studio.core.images import (
+    LoadedImage,
+    image_to_tensor,
+    read_image,
+    tensor_to_image,
+    to_uint8,
+    write_image,
+)
+from studio.core.jobs import Control, Event, progress
 from studio.core.store import ModelInfo, ModelStore
 from studio.core.translate import Translator, translate_job
 from studio.gui.imaging import Picture, blend, make_picture, qimage_from_array
@@ -94,18 +103,31 @@ def translate_photo(cache: TranslatorCache, store: ModelStore, info: ModelInfo, 
                     device: str | None, rgb: np.ndarray, tile: int | None) -> Job:
     """``tile`` as the engine takes it: None automatic, 0 whole image, N pixels."""
 
-    def job(control: Control) -> Translation:
+    def job(control: Control) -> Iterator[Event]:
+        """Events: progress while a tiled translation runs (it can be cancelled between tiles),
+        then ``finished`` with the :class:`Translation` under ``"translation"``."""
         started = time.monotonic()
         translator, lock = cache.get(store, info, direction, device)
         control.checkpoint()
         with lock:
             control.checkpoint()
             used = translator.auto_tile(*rgb.shape[:2]) if tile is None else tile
-            out = translator.translate_array(rgb, tile=tile)
+            steps = translator.steps(image_to_tensor(rgb), tile=tile)
+            with contextlib.closing(steps):
+                while True:
+                    try:
+                        done, total = next(steps)
+                    except StopIteration as finished:
+                        out = tensor_to_image(finished.value)
+                        break
+                    control.checkpoint()
+                    yield progress(round(1000 * done / total), 1000, "translating tiles")
         control.checkpoint()
         pixels = to_uint8(out)
-        return Translation(pixels, make_picture(pixels), info.name, direction, time.monotonic() - started,
-                           devices.describe(translator.device), used)
+        del out
+        translation = Translation(pixels, make_picture(pixels), info.name, direction, time.monotonic() - started,
+                                  devices.describe(translator.device), used)
+        yield Event("finished", {"translation": translation})
 
     return job
 
