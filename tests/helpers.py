@@ -43,3 +43,20 @@ def save_pix2pix(name: str = "tiny-pix2pix", seed: int = 0, num_downs: int = 5, 
     card = new_card("pix2pix", {"G": ("unet_generator", g.config)}, image_size=64, provenance={"source": "test"})
     ModelStore().save(name, card, {"G": g.state_dict()})
     return name
+
+
+def record_tile_stores(monkeypatch) -> list:
+    """Every activation store tiled translations open from now on (``was_on_disk`` added), to check
+    where they kept what and that they let go of it."""
+    from studio.core import tiling
+
+    opened = []
+
+    class Recording(tiling.TileStore):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            opened.append(self)
+            self.was_on_disk = self.on_disk
+
+    monkeypatch.setattr(tiling, "TileStore", Recording)
+    return opened

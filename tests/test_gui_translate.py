@@ -100,6 +100,7 @@ def test_a_tiled_translation_shows_its_progress_and_esc_stops_it(window, qtbot, 
     with qtbot.waitSignal(panel._run_slot.progress, timeout=60_000):
         panel.open_image(path)
     worker = panel._run_slot.current
+    screenshot(window, "gui-translate-tiled-progress")
     panel.view.setFocus()
     qtbot.keyClick(panel.view, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: panel.is_idle() and not worker.isRunning(), timeout=60_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import photo, psnr
-from helpers import save_pix2pix
+from helpers import record_tile_stores, save_pix2pix
 
 from studio.core import nets, tiling
 from studio.core.norms import inference_copy
@@ -78,14 +78,7 @@ def test_tiled_pix2pix_unet_keeps_its_skips_and_matches_the_whole_image(monkeypa
     translator = Translator(model, device="cpu")
     img = photo("astronaut", (320, 224))
     whole = translator.translate_array(img, tile=0)
-    opened = []
-    original = tiling.TileStore.__init__
-
-    def recording(self, place):
-        original(self, place)
-        opened.append(self)
-
-    monkeypatch.setattr(tiling.TileStore, "__init__", recording)
+    opened = record_tile_stores(monkeypatch)
     tiled = translator.translate_array(img, tile=64)
     passes = _passes(translator, 320, 224, 64)
     assert max(len(p.keep or []) for p in passes) >= 2, "some pass should keep a skip next to the activation"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import photo, psnr
-from helpers import save_cyclegan, save_pix2pix
+from helpers import record_tile_stores, save_cyclegan, save_pix2pix
 from PIL import Image
 
 from studio.core.images import read_image, to_uint8, write_image
@@ -164,45 +164,30 @@ def test_batch_job_can_be_cancelled(cyclegan, tmp_path):
     assert len(written) == 1
 
 
-def _recording_stores(monkeypatch):
-    """Every activation store a tiled translation opens, to check where it kept them and that it let go."""
-    from studio.core import tiling as module
+def _whole_and_tiled(model, monkeypatch, name, size, memory, disk=None):
+    """The whole-image and the 128-px tiled translation of a photo, with ``memory`` bytes to keep
+    activations in (and ``disk`` bytes of free disk, if given); also the stores the tiled run opened."""
+    from studio.core import tiling
 
-    opened = []
-
-    class Recording(module.TileStore):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            opened.append(self)
-            self.was_on_disk = self.on_disk
-
-    monkeypatch.setattr(module, "TileStore", Recording)
-    return opened
+    translator = Translator(model, "a2b", device="cpu")
+    img = photo(name, size)
+    whole = translator.translate_array(img, tile=0)
+    monkeypatch.setattr(tiling, "CPU_CACHE_BUDGET", memory)
+    if disk is not None:
+        monkeypatch.setattr(tiling, "free_disk", lambda: disk)
+    opened = record_tile_stores(monkeypatch)
+    return whole, translator.translate_array(img, tile=128), opened
 
 
 def test_activation_cache_in_half_precision_keeps_the_result(cyclegan, monkeypatch):
     """Big photos keep intermediate activations in fp16 when fp32 would not fit the budget."""
-    from studio.core import tiling as module
-
-    translator = Translator(cyclegan, "a2b", device="cpu")
-    img = photo("coffee", (640, 384))
-    whole = translator.translate_array(img, tile=0)
-    monkeypatch.setattr(module, "CPU_CACHE_BUDGET", int(640 * 384 * 2 * 4 * 2.5))  # some fp16, no fp32
-    opened = _recording_stores(monkeypatch)
-    tiled = translator.translate_array(img, tile=128)
+    whole, tiled, opened = _whole_and_tiled(cyclegan, monkeypatch, "coffee", (640, 384), int(640 * 384 * 20))
     assert torch.float16 in [s.dtype for s in opened if not s.was_on_disk]
     assert psnr(whole, tiled) >= 40.0
 
 
 def test_activations_too_big_for_memory_go_to_a_temporary_file_and_are_removed(cyclegan, monkeypatch):
-    from studio.core import tiling as module
-
-    translator = Translator(cyclegan, "a2b", device="cpu")
-    img = photo("astronaut", (640, 384))
-    whole = translator.translate_array(img, tile=0)
-    monkeypatch.setattr(module, "CPU_CACHE_BUDGET", 0)
-    opened = _recording_stores(monkeypatch)
-    tiled = translator.translate_array(img, tile=128)
+    whole, tiled, opened = _whole_and_tiled(cyclegan, monkeypatch, "astronaut", (640, 384), 0)
     on_disk = [s for s in opened if s.was_on_disk]
     assert len(on_disk) >= 3, "every stage boundary should have been kept on disk"
     assert all(s._file is None for s in opened), "a temporary file was left open"
@@ -210,15 +195,7 @@ def test_activations_too_big_for_memory_go_to_a_temporary_file_and_are_removed(c
 
 
 def test_without_room_anywhere_every_pass_starts_from_the_photo(cyclegan, monkeypatch):
-    from studio.core import tiling as module
-
-    translator = Translator(cyclegan, "a2b", device="cpu")
-    img = photo("chelsea", (384, 256))
-    whole = translator.translate_array(img, tile=0)
-    monkeypatch.setattr(module, "CPU_CACHE_BUDGET", 0)
-    monkeypatch.setattr(module, "free_disk", lambda: 0)
-    opened = _recording_stores(monkeypatch)
-    tiled = translator.translate_array(img, tile=128)
+    whole, tiled, opened = _whole_and_tiled(cyclegan, monkeypatch, "chelsea", (384, 256), 0, disk=0)
     assert len(opened) == 1  # only the views of the photo itself
     assert psnr(whole, tiled) >= 45.0
 
@@ -246,7 +223,7 @@ def test_tiled_translation_reports_progress_and_can_be_cancelled_midway(cyclegan
     assert len(fractions) > 10 and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
 
     monkeypatch.setattr("studio.core.tiling.CPU_CACHE_BUDGET", 0)  # a temporary file to let go of
-    opened = _recording_stores(monkeypatch)
+    opened = record_tile_stores(monkeypatch)
     control = Control()
     seen = []
 
