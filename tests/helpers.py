@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
 
 from studio.core import nets
@@ -57,6 +60,8 @@ def record_tile_stores(monkeypatch) -> list:
             super().__init__(*args, **kwargs)
             opened.append(self)
             self.was_on_disk = self.on_disk
+            fd = Path(f"/proc/self/fd/{self._file.fileno()}") if self.on_disk else None
+            self.file_path = os.readlink(fd) if fd is not None and fd.exists() else None  # Linux only
 
     monkeypatch.setattr(tiling, "TileStore", Recording)
     return opened

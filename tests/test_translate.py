@@ -12,6 +12,7 @@ from PIL import Image
 from studio.core.images import read_image, to_uint8, write_image
 from studio.core.jobs import Control
 from studio.core.norms import image_norms
+from studio.core.paths import studio_home
 from studio.core.store import ModelStore
 from studio.core.translate import Translator, translate_job
 
@@ -191,6 +192,8 @@ def test_activations_too_big_for_memory_go_to_a_temporary_file_and_are_removed(c
     on_disk = [s for s in opened if s.was_on_disk]
     assert len(on_disk) >= 3, "every stage boundary should have been kept on disk"
     assert all(s._file is None for s in opened), "a temporary file was left open"
+    scratch = str(studio_home() / "scratch")
+    assert all(s.file_path.startswith(scratch) for s in on_disk if s.file_path), "not in STUDIO_HOME/scratch"
     assert psnr(whole, tiled) >= 40.0
 
 

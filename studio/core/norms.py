@@ -44,6 +44,8 @@ class ImageNorm(nn.Module):
         self._count = 0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.numel() == 0:
+            return x  # shape-only runs (see studio.core.tiling.profile): no backend has to normalise nothing
         if self.mode == "collect":
             self._accumulate(x)
             raise StopForward

@@ -25,6 +25,12 @@ def runs_dir() -> Path:
     return studio_home() / "runs"
 
 
+def scratch_dir() -> Path:
+    """Temporary working files (a tiled translation's kept activations). On disk, in the data folder:
+    the system's temporary folder is often a RAM disk, which would defeat the point."""
+    return studio_home() / "scratch"
+
+
 def builtin_models_dir() -> Path:
     """The read-only starter models shipped with the app (the repository's or the bundle's models/)."""
     env = os.environ.get("STUDIO_BUILTIN_MODELS")

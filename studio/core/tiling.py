@@ -13,7 +13,8 @@ the skip connections still open there. The next pass starts from what was kept, 
 runs once per tile in all: the statistics of a layer are gathered from the very activations that
 are kept for it. What is kept stays in memory while it fits a budget and goes to a temporary file
 when it does not (a 24-megapixel photo through the reference 9-block ResNet keeps over a gigabyte
-per pass); without room anywhere, a pass starts again from the last place something was kept.
+per pass), in ``STUDIO_HOME/scratch`` rather than the system's temporary folder, which is often a
+RAM disk; without room anywhere, a pass starts again from the last place something was kept.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import paths
 from .errors import StudioError
 from .nets.resnet import MobileResnetBlock, MobileResnetGenerator, ResnetBlock, ResnetGenerator
 from .nets.unet import UnetGenerator, UnetSkipConnectionBlock
@@ -256,7 +258,7 @@ class TileStore:
         self._tensors: dict[int, torch.Tensor] = {}
         self._records: dict[int, tuple[int, tuple[int, ...], torch.dtype]] = {}
         on_disk = place is not None and place.on_disk
-        self._file = tempfile.TemporaryFile(prefix="studio-tiles-") if on_disk else None
+        self._file = _scratch_file() if on_disk else None
         self._end = 0
 
     @classmethod
@@ -321,9 +323,18 @@ def _malloc_trim() -> Callable[[], None]:
 _release_freed_memory = _malloc_trim()
 
 
+def _scratch_file():
+    folder = paths.scratch_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryFile(prefix="tiles-", dir=folder)
+
+
 def free_disk() -> int:
+    """Free bytes where kept activations go (0 when that folder cannot be made)."""
+    folder = paths.scratch_dir()
     try:
-        return shutil.disk_usage(tempfile.gettempdir()).free
+        folder.mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(folder).free
     except OSError:
         return 0
 
