@@ -411,7 +411,7 @@ class TiledRun:
         disk_room = free_disk() - DISK_MARGIN
         passes: list[Pass] = []
         cache = 0
-        held: dict[int, tuple[Place, float]] = {}  # fork -> where its activation is kept, and its bytes
+        held: dict[int, tuple[Place, float]] = {}  # fork -> where its activation is kept, and its elements
         main: tuple[Place, float] | None = None
         for k, at in enumerate(self.norm_layer):
             if at > cache:
@@ -424,7 +424,7 @@ class TiledRun:
                     passes.append(Pass(cache, at, sum(macs[cache:at]), collect=k, keep=places))
                     *fork_places, main_place = places
                     held = {f: held[f] for f in remaining}
-                    held.update({f: (p, s) for f, p, s in zip(opened, fork_places, sizes, strict=False)})
+                    held.update({f: (p, n) for f, p, n in zip(opened, fork_places, sizes[:-1], strict=True)})
                     main = (main_place, sizes[-1])
                     cache = at
                     continue
