@@ -283,7 +283,7 @@ class MainWindow(QMainWindow):
         self.ctx.set_device(found["label"], list(found.get("available", ["auto", "cpu"])))
         self.device_label.setText(f"Device: {found['label']}")
         if not self._settled:
-            # Start-up (Qt, torch, the engine's warm-up) leaves a few hundred thousand long-lived
+            # Start-up (Qt, torch, the device probe) leaves a few hundred thousand long-lived
             # objects. Every full garbage collection would walk them all while holding the GIL:
             # 100-300 ms in which the window cannot repaint, each time a job churns objects.
             # Frozen, they are never scanned again.

@@ -34,25 +34,9 @@ def probe_device(requested: str | None) -> dict:
     return {"label": label, "type": chosen.type, "available": available}
 
 
-def warm_up_engine() -> None:
-    """Load what the engine loads lazily on its first translation.
-
-    The first pass of a network on the meta device (the translator measures its networks that
-    way) imports torch's symbolic machinery: a second or two, partly holding the GIL. Done once in
-    the background at start-up, it neither stalls the window later nor delays the first photo.
-    """
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.InstanceNorm2d(4),
-                              torch.nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1, output_padding=1))
-    with torch.no_grad():
-        net.to("meta")(torch.empty(1, 3, 16, 16, device="meta"))
-
-
-def device_job(requested: str | None, warm_up: bool = True):
+def device_job(requested: str | None):
     def job(control: Control) -> dict:
-        found = probe_device(requested)
-        if warm_up:
-            warm_up_engine()
-        return found
+        return probe_device(requested)
 
     return job
 
