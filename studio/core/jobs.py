@@ -6,12 +6,18 @@ thread and turns events into signals.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import Cancelled
+
+T = TypeVar("T")
+R = TypeVar("R")
+Steps = Generator[tuple[float, float], None, R]  # yields (work done, total work), returns the result
 
 
 class Control:
@@ -64,3 +70,29 @@ class Event:
 
 def progress(done: int, total: int, message: str = "", **extra: Any) -> Event:
     return Event("progress", {"done": done, "total": total, "message": message, **extra})
+
+
+def step_events(steps: Steps[R], control: Control, to_event: Callable[[float], T]) -> Generator[T, None, R]:
+    """Drive ``steps`` (one piece of work reporting how far it is), checking ``control`` after each
+    step and yielding ``to_event(fraction done)``; return what ``steps`` returns. Closing this
+    generator (a cancelled job) closes ``steps``, so its clean-up runs."""
+    with contextlib.closing(steps):
+        while True:
+            try:
+                done, total = next(steps)
+            except StopIteration as finished:
+                return finished.value
+            control.checkpoint()
+            yield to_event(done / total if total else 1.0)
+
+
+def run_steps(
+    steps: Steps[R], control: Control | None = None, on_progress: Callable[[float], None] | None = None
+) -> R:
+    """Run ``steps`` to its result in this thread, as :func:`step_events` would drive it."""
+    events = step_events(steps, control or Control(), on_progress or (lambda _fraction: None))
+    while True:
+        try:
+            next(events)
+        except StopIteration as finished:
+            return finished.value

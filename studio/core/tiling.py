@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -355,7 +355,7 @@ class Pass:
     stop: int
     cost: float
     collect: int | None = None
-    keep: list[Place] | None = field(default=None)
+    keep: list[Place] | None = None
 
     def describe(self) -> str:
         if self.keep is not None:

@@ -9,11 +9,10 @@ seams and a colour shift per tile. Tiled translation reports progress and can be
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from . import device as devices
 from . import tiling
 from .errors import Cancelled, ImageError, StudioError
 from .images import IMAGE_EXTENSIONS, image_to_tensor, list_images, read_image, tensor_to_image, write_image
-from .jobs import Control, Event, progress
+from .jobs import Control, Event, Steps, progress, run_steps, step_events
 from .norms import image_norms, inference_copy
 from .store import LoadedModel
 
@@ -104,9 +103,9 @@ class Translator:
         A tiled translation checks ``control`` (pause, cancel) after every tile and reports the
         fraction done to ``on_progress``.
         """
-        return _drive(self.steps(x, tile), control, on_progress)
+        return run_steps(self.steps(x, tile), control, on_progress)
 
-    def steps(self, x: torch.Tensor, tile: int | None = None) -> Generator[tuple[float, float], None, torch.Tensor]:
+    def steps(self, x: torch.Tensor, tile: int | None = None) -> Steps[torch.Tensor]:
         """:meth:`translate_tensor` as a generator: yields ``(work done, total work)``, returns the output."""
         height, width = x.shape[-2:]
         if tile is None:
@@ -124,15 +123,18 @@ class Translator:
 
     def translate_array(self, rgb: np.ndarray, tile: int | None = None, **options) -> np.ndarray:
         """(H, W, 3) in [0, 1] -> (H, W, 3) in [0, 1]; ``options`` as for :meth:`translate_tensor`."""
-        return tensor_to_image(self.translate_tensor(image_to_tensor(rgb), tile=tile, **options))
+        return run_steps(self.array_steps(rgb, tile), **options)
+
+    def array_steps(self, rgb: np.ndarray, tile: int | None = None) -> Steps[np.ndarray]:
+        """:meth:`translate_array` as a generator, like :meth:`steps`."""
+        out = yield from self.steps(image_to_tensor(rgb), tile)
+        return tensor_to_image(out)
 
     def translate_file(self, source: Path, target: Path, tile: int | None = None, **options) -> Path:
         """Read, translate and write one file (alpha re-attached); ``options`` as for :meth:`translate_tensor`."""
-        return _drive(self.file_steps(source, target, tile), **options)
+        return run_steps(self.file_steps(source, target, tile), **options)
 
-    def file_steps(
-        self, source: Path, target: Path, tile: int | None = None
-    ) -> Generator[tuple[float, float], None, Path]:
+    def file_steps(self, source: Path, target: Path, tile: int | None = None) -> Steps[Path]:
         """:meth:`translate_file` as a generator, like :meth:`steps`."""
         image = read_image(source)
         x = image_to_tensor(image.rgb)
@@ -163,24 +165,6 @@ class Translator:
         skips[:] = [self._prepare(s) for s in skips]
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
             return tiling.run_layers(self.layers[start:stop], self._prepare(x), skips)
-
-
-def _drive(
-    steps: Generator[tuple[float, float], None, object],
-    control: Control | None = None,
-    on_progress: Callable[[float], None] | None = None,
-):
-    """Run a generator of ``(done, total)`` steps to its return value, checking ``control`` between steps."""
-    with contextlib.closing(steps):
-        while True:
-            try:
-                done, total = next(steps)
-            except StopIteration as finished:
-                return finished.value
-            if on_progress is not None:
-                on_progress(done / total if total else 1.0)
-            if control is not None:
-                control.checkpoint()
 
 
 def _precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -253,17 +237,12 @@ def translate_job(
             return
         target = output_path(relative, out, single)
         try:
-            steps = translator.file_steps(source, target, tile=tile)
-            with contextlib.closing(steps):
-                while True:
-                    try:
-                        part, whole = next(steps)
-                    except StopIteration:
-                        break
-                    control.checkpoint()
-                    if whole:
-                        yield progress(done, len(items), source.name, elapsed=time.monotonic() - started,
-                                       part=part / whole)
+            yield from step_events(
+                translator.file_steps(source, target, tile=tile), control,
+                lambda part, done=done, name=source.name: progress(
+                    done, len(items), name, elapsed=time.monotonic() - started, part=part
+                ),
+            )
         except Cancelled:
             yield Event("log", {"level": "warning", "message": f"cancelled during {source.name}, after {done} of "
                                 f"{len(items)} files"})

@@ -3,7 +3,6 @@ folder, save or copy the result blended with the original. Loaded translators ar
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -16,13 +15,11 @@ import numpy as np
 from studio.core import device as devices
 from studio.core.images import (
     LoadedImage,
-    image_to_tensor,
     read_image,
-    tensor_to_image,
     to_uint8,
     write_image,
 )
-from studio.core.jobs import Control, Event, progress
+from studio.core.jobs import Control, Event, progress, step_events
 from studio.core.store import ModelInfo, ModelStore
 from studio.core.translate import Translator, translate_job
 from studio.gui.imaging import Picture, blend, make_picture, qimage_from_array
@@ -112,16 +109,8 @@ def translate_photo(cache: TranslatorCache, store: ModelStore, info: ModelInfo, 
         with lock:
             control.checkpoint()
             used = translator.auto_tile(*rgb.shape[:2]) if tile is None else tile
-            steps = translator.steps(image_to_tensor(rgb), tile=tile)
-            with contextlib.closing(steps):
-                while True:
-                    try:
-                        done, total = next(steps)
-                    except StopIteration as finished:
-                        out = tensor_to_image(finished.value)
-                        break
-                    control.checkpoint()
-                    yield progress(round(1000 * done / total), 1000, "translating tiles")
+            out = yield from step_events(translator.array_steps(rgb, tile=tile), control,
+                                         lambda part: progress(round(1000 * part), 1000, "translating tiles"))
         control.checkpoint()
         pixels = to_uint8(out)
         del out
