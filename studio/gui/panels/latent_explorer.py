@@ -47,6 +47,7 @@ from studio.gui.widgets.common import (
     model_combo,
     push_button,
     side_column,
+    slider_row,
 )
 from studio.gui.widgets.latent_pad import LatentPad
 from studio.gui.worker import TaskSlot
@@ -256,16 +257,9 @@ class LatentExplorerPanel(Panel):
     def _sample_box(self) -> QGroupBox:
         box = QGroupBox("Sample")
         lay = QVBoxLayout(box)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Temperature"))
-        self.temperature = QSlider(Qt.Orientation.Horizontal)
-        self.temperature.setRange(0, 150)
-        self.temperature.setValue(100)
-        self.temperature.setToolTip("Spread of random latents: lower is closer to the average image")
-        self.temperature_value = QLabel("1.00")
-        self.temperature_value.setMinimumWidth(32)
-        row.addWidget(self.temperature, 1)
-        row.addWidget(self.temperature_value)
+        row, self.temperature, _, self.temperature_value = slider_row(
+            "Temperature", 0, 150, 100, "Spread of random latents: lower is closer to the average image",
+            shown="1.00", width=32)
         lay.addLayout(row)
         self.sample_button = push_button("Random sample", "refresh")
         lay.addWidget(self.sample_button)
@@ -279,15 +273,9 @@ class LatentExplorerPanel(Panel):
         self.pca_sliders: list[QSlider] = []
         self.pca_labels: list[QLabel] = []
         for k in range(PCA_SLIDERS):
-            row = QHBoxLayout()
-            label = QLabel(f"PC{k + 1}")
-            label.setMinimumWidth(34)
-            slider = QSlider(Qt.Orientation.Horizontal)
-            slider.setRange(-100, 100)
-            slider.setValue(0)
-            slider.setToolTip(f"Move along principal axis {k + 1} (± {SLIDER_SIGMAS:g} standard deviations)")
-            row.addWidget(label)
-            row.addWidget(slider, 1)
+            row, slider, label, _ = slider_row(
+                f"PC{k + 1}", -100, 100, 0, f"Move along principal axis {k + 1} (± {SLIDER_SIGMAS:g} standard deviations)",
+                width=34)
             lay.addLayout(row)
             self.pca_sliders.append(slider)
             self.pca_labels.append(label)
@@ -308,15 +296,7 @@ class LatentExplorerPanel(Panel):
         lay.addWidget(self.without_field)
         self.attribute_button = push_button("Compute direction", "latent")
         lay.addWidget(self.attribute_button)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Strength"))
-        self.attribute_strength = QSlider(Qt.Orientation.Horizontal)
-        self.attribute_strength.setRange(-100, 100)
-        self.attribute_strength.setValue(0)
-        self.attribute_value = QLabel("0.00")
-        self.attribute_value.setMinimumWidth(36)
-        row.addWidget(self.attribute_strength, 1)
-        row.addWidget(self.attribute_value)
+        row, self.attribute_strength, _, self.attribute_value = slider_row("Strength", -100, 100, 0, shown="0.00")
         lay.addLayout(row)
         row = QHBoxLayout()
         self.save_direction_button = push_button("Save direction…", "save")

@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QProgressBar,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -49,6 +48,7 @@ from studio.gui.widgets.common import (
     model_combo,
     push_button,
     side_column,
+    slider_row,
     tool_button,
 )
 from studio.gui.widgets.compare import CompareView
@@ -169,16 +169,9 @@ class TranslatePanel(Panel):
 
         result_box = QGroupBox("Result")
         result_layout = QVBoxLayout(result_box)
-        blend_row = QHBoxLayout()
-        blend_row.addWidget(QLabel("Strength"))
-        self.blend_slider = QSlider(Qt.Orientation.Horizontal)
-        self.blend_slider.setRange(0, 100)
-        self.blend_slider.setValue(100)
-        self.blend_slider.setToolTip("Mix of the original (0%) and the translation (100%); saved and copied as shown")
-        self.blend_value = QLabel("100%")
-        self.blend_value.setMinimumWidth(36)
-        blend_row.addWidget(self.blend_slider, 1)
-        blend_row.addWidget(self.blend_value)
+        blend_row, self.blend_slider, _, self.blend_value = slider_row(
+            "Strength", 0, 100, 100, "Mix of the original (0%) and the translation (100%); saved and copied as shown",
+            shown="100%")
         result_layout.addLayout(blend_row)
         tile_row = QHBoxLayout()
         tile_row.addWidget(QLabel("Tiles"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QImage, QPainter
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -105,6 +107,36 @@ def model_combo() -> QComboBox:
     combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
     combo.setMinimumContentsLength(14)
     return combo
+
+
+class SliderRow(NamedTuple):
+    layout: QHBoxLayout
+    slider: QSlider
+    name: QLabel
+    value: QLabel | None
+
+
+def slider_row(
+    label: str, lo: int, hi: int, value: int, tooltip: str = "", shown: str | None = None, width: int = 36
+) -> SliderRow:
+    """``label  [----o----]  shown``: a horizontal slider between its name and (optionally) its value.
+    ``width``: the minimum width of the value, or of the name when no value is shown."""
+    row = QHBoxLayout()
+    name = QLabel(label)
+    row.addWidget(name)
+    slider = QSlider(Qt.Orientation.Horizontal)
+    slider.setRange(lo, hi)
+    slider.setValue(value)
+    slider.setToolTip(tooltip)
+    row.addWidget(slider, 1)
+    value_label = None
+    if shown is None:
+        name.setMinimumWidth(width)
+    else:
+        value_label = QLabel(shown)
+        value_label.setMinimumWidth(width)
+        row.addWidget(value_label)
+    return SliderRow(row, slider, name, value_label)
 
 
 class PanelHeader(QWidget):
