@@ -45,6 +45,7 @@ from studio.gui.widgets.common import (
     hint,
     lay_out_panel,
     model_combo,
+    paint_backdrop,
     push_button,
     side_column,
     slider_row,
@@ -949,15 +950,10 @@ class StripView(QWidget):
         from PySide6.QtGui import QColor, QPainter, QPen
 
         painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        c = resources.colors()
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(c["view"]))
-        painter.drawRoundedRect(QRectF(self.rect()), 8, 8)
+        paint_backdrop(painter, self, 8, None if self._images else "No strip yet")
         if not self._images:
-            painter.setPen(QColor(c["muted"]))
-            painter.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter, "No strip yet")
             return
+        c = resources.colors()
         n = len(self._images)
         gap = 4.0
         side = min(self.height() - 12.0, (self.width() - 12.0 - gap * (n - 1)) / n)

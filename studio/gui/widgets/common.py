@@ -154,6 +154,19 @@ class PanelHeader(QWidget):
         layout.addWidget(self.subtitle)
 
 
+def paint_backdrop(painter: QPainter, widget: QWidget, radius: float, placeholder: str | None = None) -> None:
+    """The rounded dark backdrop of an image view, with ``placeholder`` on it when there is nothing to show."""
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    c = resources.colors()
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QColor(c["view"]))
+    painter.drawRoundedRect(QRectF(widget.rect()), radius, radius)
+    if placeholder is not None:
+        painter.setPen(QColor(c["muted"]))
+        painter.drawText(QRectF(widget.rect()).adjusted(24, 0, -24, 0),
+                         Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, placeholder)
+
+
 class ImageLabel(QWidget):
     """Shows one image scaled to fit, keeping its aspect ratio (e.g. a training preview)."""
 
@@ -174,15 +187,9 @@ class ImageLabel(QWidget):
 
     def paintEvent(self, event) -> None:  # noqa: N802
         painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        c = resources.colors()
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(c["view"]))
-        painter.drawRoundedRect(QRectF(self.rect()), 10, 10)
-        if self._image is None or self._image.isNull():
-            painter.setPen(QColor(c["muted"]))
-            painter.drawText(QRectF(self.rect()).adjusted(24, 0, -24, 0),
-                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+        empty = self._image is None or self._image.isNull()
+        paint_backdrop(painter, self, 10, self.placeholder if empty else None)
+        if empty:
             return
         area = QRectF(self.rect()).adjusted(8, 8, -8, -8)
         scale = min(area.width() / self._image.width(), area.height() / self._image.height())
