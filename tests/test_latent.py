@@ -368,14 +368,19 @@ def test_samples_follow_seed_and_temperature(trained, kind):
         model.sample(1, -1.0)
 
 
+def split_cats(folder, cats, rest):
+    """The readable photos of ``folder`` copied into two folders: the cat's (chelsea*) and the others."""
+    cats.mkdir()
+    rest.mkdir()
+    for f in good_photos(folder):
+        shutil.copy(f, (cats if f.name.startswith("chelsea") else rest) / f.name)
+    return cats, rest
+
+
 def test_attribute_direction_and_its_file(trained, tmp_path):
     model = load(trained, "vae")
     folder = trained["folder"]
-    with_dir, without_dir = tmp_path / "cat", tmp_path / "other"
-    with_dir.mkdir()
-    without_dir.mkdir()
-    for f in good_photos(folder):
-        shutil.copy(f, (with_dir if f.name.startswith("chelsea") else without_dir) / f.name)
+    with_dir, without_dir = split_cats(folder, tmp_path / "cat", tmp_path / "other")
     (without_dir / "broken.png").write_bytes(b"\x89PNG broken")
     direction = latent.attribute_direction(model, with_dir, without_dir)
     z_with = model.encode(model.load_images(sorted(with_dir.glob("*.jpg")))).mean(0)
@@ -494,11 +499,7 @@ def test_cli_interpolate_sample_reconstruct_and_score(trained, tmp_path, capsys)
 def test_cli_direction_and_bench(trained, tmp_path, capsys):
     install(trained, "vae")
     folder = trained["folder"]
-    cats, rest = tmp_path / "cats", tmp_path / "rest"
-    cats.mkdir()
-    rest.mkdir()
-    for f in good_photos(folder):
-        shutil.copy(f, (cats if f.name.startswith("chelsea") else rest) / f.name)
+    cats, rest = split_cats(folder, tmp_path / "cats", tmp_path / "rest")
     assert main(["latent", "direction", "--model", "tiny-vae", "--with", str(cats), "--without", str(rest),
                  "-o", str(tmp_path / "d.safetensors")]) == 0
     assert main(["latent", "reconstruct", "--model", "tiny-vae", str(next(rest.iterdir())), "--direction",
