@@ -13,6 +13,7 @@ the user's own.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import logging
@@ -81,8 +82,9 @@ class ModelInfo:
     def weights_path(self) -> Path:
         return self.path / WEIGHTS_NAME
 
-    @property
+    @functools.cached_property
     def size_bytes(self) -> int:
+        """Bytes of the model's folder, read once per listing (a listing is a snapshot)."""
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
     @property

@@ -69,13 +69,11 @@ class StoreTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._hub = hub
         self._rows: list[ModelInfo] = hub.models()
-        self._sizes = [m.size_bytes for m in self._rows]
         hub.changed.connect(self.reload)
 
     def reload(self) -> None:
         self.beginResetModel()
         self._rows = self._hub.models()
-        self._sizes = [m.size_bytes for m in self._rows]
         self.endResetModel()
 
     def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: N802, B008
@@ -105,10 +103,10 @@ class StoreTableModel(QAbstractTableModel):
         if info.kind in ("vae", "flow"):
             domains = info.domains.get("A", "—")
         if role == Qt.ItemDataRole.DisplayRole:
-            return (info.name, KIND_LABELS.get(info.kind, info.kind), domains, format_size(self._sizes[index.row()]),
+            return (info.name, KIND_LABELS.get(info.kind, info.kind), domains, format_size(info.size_bytes),
                     format_created(info.created), "Built-in" if info.builtin else "Yours")[column]
         if role == SORT_ROLE:
-            return (info.name.lower(), info.kind, domains.lower(), self._sizes[index.row()], info.created,
+            return (info.name.lower(), info.kind, domains.lower(), info.size_bytes, info.created,
                     int(info.builtin))[column]
         if role == Qt.ItemDataRole.DecorationRole and column == 0:
             return resources.icon(KIND_ICONS.get(info.kind, "models"))
