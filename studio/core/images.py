@@ -261,6 +261,11 @@ def list_images(folder: str | Path, recursive: bool = True) -> list[Path]:
 def load_rgb_uint8(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
     """Read ``path`` as uint8 (H, W, 3), resized (bicubic) to ``size`` = (width, height) if given."""
     pixels = to_uint8(read_image(path).rgb)
-    if size is not None and (pixels.shape[1], pixels.shape[0]) != tuple(size):
-        pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BICUBIC))
-    return pixels
+    return pixels if size is None else resize_uint8(pixels, size)
+
+
+def resize_uint8(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 (H, W, 3) resized (bicubic) to ``size`` = (width, height); the same array if it has that size."""
+    if (pixels.shape[1], pixels.shape[0]) == tuple(size):
+        return pixels
+    return np.asarray(Image.fromarray(pixels).resize(tuple(size), Image.Resampling.BICUBIC))

@@ -22,11 +22,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from studio.core.errors import ImageError
-from studio.core.images import load_rgb_uint8
+from studio.core.images import load_rgb_uint8, resize_uint8
 
 from .folders import DataError, FolderScan, match_by_name, scan_folder
 
@@ -82,12 +81,6 @@ class Preprocess:
 
 def _multiple_of_4(n: int) -> int:
     return max(4, int(round(n / 4) * 4))  # round() like the reference's __make_power_2(base=4)
-
-
-def _resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (pixels.shape[1], pixels.shape[0]) == size:
-        return pixels
-    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BICUBIC))
 
 
 def _area(size: tuple[int, int]) -> int:
@@ -146,7 +139,7 @@ class _TrainingSet(Dataset):
     def _fixed(self, group: Group) -> tuple[np.ndarray, ...]:
         images = self._cache.get(group)
         if images is None:
-            images = tuple(_resize(im, self.preprocess.fixed_size(im.shape[1], im.shape[0]))
+            images = tuple(resize_uint8(im, self.preprocess.fixed_size(im.shape[1], im.shape[0]))
                            for im in self._decode(group))
             # Inside a DataLoader worker, additions would die with the worker at the epoch's end.
             if self.caching and get_worker_info() is None:
@@ -178,7 +171,7 @@ class _TrainingSet(Dataset):
         for im in images:
             if p.crops:
                 im = im[y : y + p.crop_size, x : x + p.crop_size]
-            im = _resize(im, (_multiple_of_4(im.shape[1]), _multiple_of_4(im.shape[0])))
+            im = resize_uint8(im, (_multiple_of_4(im.shape[1]), _multiple_of_4(im.shape[0])))
             out.append(_to_tensor(im[:, ::-1] if p.flip and flip else im))
         return out
 
@@ -261,7 +254,7 @@ class PairedDataset(_TrainingSet):
         a, b = load_rgb_uint8(group[0]), load_rgb_uint8(group[1])
         if a.shape != b.shape:
             log.debug("%s: resized from %s to the size of %s", group[1], b.shape[1::-1], group[0])
-            b = _resize(b, (a.shape[1], a.shape[0]))
+            b = resize_uint8(b, (a.shape[1], a.shape[0]))
         return a, b
 
     def __getitem__(self, key: Key | int) -> dict[str, Any]:
