@@ -31,7 +31,7 @@ from . import device as devices
 from . import metrics
 from .errors import Cancelled, ImageError, StoreError, StudioError
 from .images import image_to_tensor, list_images, read_image, tensor_to_image, to_uint8
-from .jobs import Control, Event, progress
+from .jobs import Control, Event, finished_data, progress
 from .store import LoadedModel, ModelInfo, ModelStore
 
 log = logging.getLogger(__name__)
@@ -179,11 +179,7 @@ def evaluate_job(
 
 def evaluate(model: str | ModelInfo, a: str | Path, b: str | Path | None = None, **kwargs: Any) -> dict[str, Any]:
     """Run :func:`evaluate_job` to its end and return its ``finished`` data."""
-    summary: dict[str, Any] = {}
-    for event in evaluate_job(model, a, b, **kwargs):
-        if event.kind == "finished":
-            summary = event.data
-    return summary
+    return finished_data(evaluate_job(model, a, b, **kwargs))
 
 
 # -- display --------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from studio import __version__
 
 from .errors import Cancelled, StudioError
 from .fileio import atomic_path
-from .jobs import Control, Event, progress
+from .jobs import Control, Event, finished_data, progress
 from .norms import inference_copy
 from .store import LoadedModel, ModelInfo, ModelStore
 
@@ -375,11 +375,7 @@ def export_onnx_job(
 
 def export_onnx(model: str | ModelInfo, out: str | Path, part: str | None = None, **kwargs: Any) -> dict[str, Any]:
     """Run :func:`export_onnx_job` to its end and return its ``finished`` data."""
-    summary: dict[str, Any] = {}
-    for event in export_onnx_job(model, out, part, **kwargs):
-        if event.kind == "finished":
-            summary = event.data
-    return summary
+    return finished_data(export_onnx_job(model, out, part, **kwargs))
 
 
 def _export(spec: Exportable, opset: int | None, what: str):

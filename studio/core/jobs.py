@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -96,3 +96,15 @@ def run_steps(
             next(events)
         except StopIteration as finished:
             return finished.value
+
+
+def finished_data(events: Iterable[Event], on_event: Callable[[Event], None] | None = None) -> dict[str, Any]:
+    """Run an event job to its end (outside any worker) and return the data of its ``finished``
+    event; every other event goes to ``on_event``."""
+    summary: dict[str, Any] = {}
+    for event in events:
+        if event.kind == "finished":
+            summary = event.data
+        elif on_event is not None:
+            on_event(event)
+    return summary

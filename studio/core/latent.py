@@ -32,7 +32,7 @@ from . import device as devices
 from .errors import ImageError, StudioError
 from .fileio import atomic_path
 from .images import list_images, load_rgb_uint8, write_image
-from .jobs import Control, Event
+from .jobs import Control, Event, finished_data
 from .nets.flow import FlowDecoder, FlowEncoder, Glow, bits_per_dim, dequantize
 from .nets.vae import ConvVAE, elbo, elbo_bits_per_dim
 from .store import LoadedModel, ModelStore
@@ -353,12 +353,11 @@ def encode_folder_job(model: LatentModel, folder: str | Path, control: Control |
 
 def encode_folder(model: LatentModel, folder: str | Path, control: Control | None = None) -> Tensor:
     """The latents of a folder's readable images; LatentError if there are none."""
-    result: dict[str, Any] = {}
-    for event in encode_folder_job(model, folder, control):
-        if event.kind == "finished":
-            result = event.data
-        elif event.kind == "item":
+    def skipped(event: Event) -> None:
+        if event.kind == "item":
             log.warning("skipped %s: %s", event.data["path"], event.data["error"])
+
+    result = finished_data(encode_folder_job(model, folder, control), skipped)
     if not len(result.get("paths", [])):
         raise LatentError(f"{folder}: no readable images to encode")
     return result["latents"]

@@ -101,8 +101,15 @@ def _why_nothing(scan: FolderScan) -> str:
 
 
 def _examples(skipped: list[tuple[Path, str]], folder: Path, limit: int = 4) -> str:
-    shown = ", ".join(f"{_relative(path, folder)}: {reason}" for path, reason in skipped[:limit])
-    return shown + (f", and {len(skipped) - limit} more" if len(skipped) > limit else "")
+    return ", ".join(skipped_lines(skipped, folder, limit))
+
+
+def skipped_lines(skipped: list[tuple[Path, str]], folder: Path, limit: int) -> list[str]:
+    """``path relative to folder: reason`` for the first ``limit`` skipped files, then how many more."""
+    lines = [f"{_relative(path, folder)}: {reason}" for path, reason in skipped[:limit]]
+    if len(skipped) > limit:
+        lines.append(f"and {len(skipped) - limit} more")
+    return lines
 
 
 def _relative(path: Path, folder: Path) -> str:

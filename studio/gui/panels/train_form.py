@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.jobs import Control
 from studio.core.store import validate_name
-from studio.core.train.folders import FolderScan, match_by_name, scan_folder
+from studio.core.train.folders import FolderScan, match_by_name, scan_folder, skipped_lines
 from studio.gui import dialogs
 from studio.gui.context import AppContext
 from studio.gui.widgets.common import FolderField, hint
@@ -343,9 +343,7 @@ class TrainForm(QWidget):
         usable, skipped = len(scan.usable), len(scan.skipped)
         text = f"{usable} image{'s' if usable != 1 else ''}"
         if skipped:
-            listed = [f"{_relative(p, scan.folder)}: {reason}" for p, reason in scan.skipped[:MAX_LISTED_SKIPS]]
-            if skipped > MAX_LISTED_SKIPS:
-                listed.append(f"… and {skipped - MAX_LISTED_SKIPS} more")
+            listed = skipped_lines(scan.skipped, scan.folder, MAX_LISTED_SKIPS)
             field.set_status(f"{text} · {skipped} unreadable, will be skipped", "warning",
                              "Skipped files:\n" + "\n".join(listed))
         else:
@@ -390,11 +388,4 @@ class TrainForm(QWidget):
     def set_enabled_for_run(self, enabled: bool) -> None:
         for widget in self.findChildren(QGroupBox):
             widget.setEnabled(enabled)
-
-
-def _relative(path: Path, folder: Path) -> str:
-    try:
-        return path.relative_to(folder).as_posix()
-    except ValueError:
-        return str(path)
 
