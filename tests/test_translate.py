@@ -82,6 +82,15 @@ def test_automatic_tiling_kicks_in_under_a_small_budget(cyclegan):
     assert psnr(translator.translate_array(img, tile=0), translator.translate_array(img)) >= 40.0
 
 
+def test_the_tile_a_translation_uses_is_rounded_and_never_covers_the_whole_photo(cyclegan):
+    translator = Translator(cyclegan, "a2b", device="cpu", memory_budget=20 << 20)
+    m = translator.profile.size_multiple
+    assert translator.tile_for(600, 1000, 250) == 252 == -(-250 // m) * m
+    assert translator.tile_for(200, 150, 256) == 0  # one tile would be the whole photo
+    assert translator.tile_for(64, 64) == 0 and translator.tile_for(2000, 3000) == translator.auto_tile(2000, 3000)
+    assert translator.tile_for(2000, 3000, 0) == 0
+
+
 def test_pix2pix_uses_the_statistics_of_the_image_and_changes_nothing():
     model = ModelStore().load(save_pix2pix())
     net = model.generator("a2b")

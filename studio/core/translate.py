@@ -84,6 +84,18 @@ class Translator:
         m = self.profile.size_multiple
         return max(m * 2, side // m * m)
 
+    def tile_for(self, height: int, width: int, tile: int | None = None) -> int:
+        """The tile core a translation of that size uses: 0 for the whole image.
+
+        ``tile`` as :meth:`translate_tensor` takes it (None: by the memory budget); a tile that
+        covers the (padded) image means the whole image.
+        """
+        m = self.profile.size_multiple
+        if tile is None:
+            tile = self.auto_tile(height, width)
+        core = _round_up(tile, m) if tile else 0
+        return core if core and (core < _round_up(height, m) or core < _round_up(width, m)) else 0
+
     @property
     def halo(self) -> int:
         m = self.profile.size_multiple
@@ -108,11 +120,9 @@ class Translator:
     def steps(self, x: torch.Tensor, tile: int | None = None) -> Steps[torch.Tensor]:
         """:meth:`translate_tensor` as a generator: yields ``(work done, total work)``, returns the output."""
         height, width = x.shape[-2:]
-        if tile is None:
-            tile = self.auto_tile(height, width)
+        core = self.tile_for(height, width, tile)
         padded = _pad_to_multiple(x, self.profile.size_multiple)
-        if tile and (tile < padded.shape[-2] or tile < padded.shape[-1]):
-            core = _round_up(tile, self.profile.size_multiple)
+        if core:
             halo = min(self.halo, core)
             run = tiling.TiledRun(self.layers, self.norms, self.profile, self._run)
             out = yield from run.steps(padded, core, halo)

@@ -108,7 +108,7 @@ def translate_photo(cache: TranslatorCache, store: ModelStore, info: ModelInfo, 
         control.checkpoint()
         with lock:
             control.checkpoint()
-            used = translator.auto_tile(*rgb.shape[:2]) if tile is None else tile
+            used = translator.tile_for(*rgb.shape[:2], tile)
             out = yield from step_events(translator.array_steps(rgb, tile=tile), control,
                                          lambda part: progress(round(1000 * part), 1000, "translating tiles"))
         control.checkpoint()
