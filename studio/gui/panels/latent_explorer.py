@@ -83,7 +83,6 @@ class LatentExplorerPanel(Panel):
         self._shown_model: str | None = ""  # no model shown yet (None is "no model at all")
         self._model: latent.LatentModel | None = None
         self._anchors: list[jobs.Anchor] = []
-        self._anchor_latents: torch.Tensor | None = None
         self._encoding: list[Path] = []  # paths being encoded now
         self._replace = False  # the encoding job re-encodes every anchor (a new model)
         self._mailbox = jobs.LatestRequest()
@@ -533,7 +532,6 @@ class LatentExplorerPanel(Panel):
         self._anchors_updated()
 
     def _anchors_updated(self) -> None:
-        self._anchor_latents = torch.stack([a.latent for a in self._anchors]) if self._anchors else None
         n = len(self._anchors)
         if n == 0:
             self.anchor_status.setText(f"Add {MIN_ANCHORS}–{MAX_ANCHORS} of your images.")
@@ -556,7 +554,7 @@ class LatentExplorerPanel(Panel):
             self._pca = None
             self._reset_pca_sliders()
             if n >= 3:
-                self._pca_slot.start(jobs.pca_of(self._anchor_latents, min(PCA_SLIDERS, n - 1)), "anchor directions")
+                self._pca_slot.start(jobs.pca_of(tuple(a.latent for a in self._anchors), min(PCA_SLIDERS, n - 1)), "anchor directions")
             self.pca_hint.setText("Principal axes of the anchors' latents (three or more anchors), "
                                   "or of a folder's.")
         if n < MIN_ANCHORS and self._source == "pad":
@@ -589,7 +587,7 @@ class LatentExplorerPanel(Panel):
     def blend_mode(self) -> str:
         return "spherical" if self.spherical_button.isChecked() else "linear"
 
-    def _offset(self) -> tuple[torch.Tensor | None, tuple[float, ...]]:
+    def _offset(self) -> tuple[tuple[torch.Tensor, ...], tuple[float, ...]]:
         """The directions in use and how far along each (PCA sliders, then the attribute)."""
         rows, amounts = [], []
         if self._pca is not None:
@@ -600,9 +598,7 @@ class LatentExplorerPanel(Panel):
         if self._attribute is not None:
             rows.append(self._attribute)
             amounts.append(self.attribute_strength.value() / 100.0 * ATTRIBUTE_RANGE)
-        if not rows:
-            return None, ()
-        return torch.stack(rows), tuple(amounts)
+        return tuple(rows), tuple(amounts)
 
     def request_render(self) -> int | None:
         """Ask the render worker for the frame of the current state; returns the request's serial."""
@@ -614,7 +610,7 @@ class LatentExplorerPanel(Panel):
             request = jobs.RenderRequest(self._serial + 1, model, sample=(self.temperature_value_f(), self._sample_seed),
                                          directions=directions, amounts=amounts)
         elif len(self._anchors) >= MIN_ANCHORS:
-            request = jobs.RenderRequest(self._serial + 1, model, self._anchor_latents, tuple(self.pad.weights()),
+            request = jobs.RenderRequest(self._serial + 1, model, tuple(a.latent for a in self._anchors), tuple(self.pad.weights()),
                                          self.blend_mode(), directions=directions, amounts=amounts)
         else:
             return None

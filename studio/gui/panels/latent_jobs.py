@@ -91,25 +91,26 @@ class RenderRequest:
 
     serial: int
     model: latent.LatentModel
-    anchors: torch.Tensor | None = None  # (K, D)
+    anchors: tuple[torch.Tensor, ...] = ()  # K latents of (D,)
     weights: tuple[float, ...] = ()
     mode: str = "linear"
     sample: tuple[float, int] | None = None  # (temperature, seed): a prior sample instead of a blend
-    directions: torch.Tensor | None = None  # (k, D)
+    directions: tuple[torch.Tensor, ...] = ()  # k unit directions of (D,)
     amounts: tuple[float, ...] = ()  # one per direction
 
     def latent(self) -> torch.Tensor:
         if self.sample is not None:
             z = self.model.sample_latents(1, self.sample[0], self.sample[1])[0]
         else:
-            z = latent.blend(self.anchors, self.weights, self.mode)
+            z = latent.blend(torch.stack(self.anchors), self.weights, self.mode)
         return apply_offset(z, self.directions, self.amounts)
 
 
-def apply_offset(z: torch.Tensor, directions: torch.Tensor | None, amounts: tuple[float, ...]) -> torch.Tensor:
-    if directions is None or not any(amounts):
+def apply_offset(z: torch.Tensor, directions: tuple[torch.Tensor, ...], amounts: tuple[float, ...]) -> torch.Tensor:
+    """``z`` moved ``amounts[i]`` along each of ``directions`` (stacked here, in the worker)."""
+    if not directions or not any(amounts):
         return z
-    return latent.apply_direction(z, torch.as_tensor(amounts, dtype=z.dtype) @ directions, 1.0)
+    return latent.apply_direction(z, torch.as_tensor(amounts, dtype=z.dtype) @ torch.stack(directions), 1.0)
 
 
 class LatestRequest:
@@ -175,7 +176,7 @@ class Strip:
 
 
 def make_strip(model: latent.LatentModel, a: torch.Tensor, b: torch.Tensor, steps: int, mode: str,
-               directions: torch.Tensor | None, amounts: tuple[float, ...],
+               directions: tuple[torch.Tensor, ...], amounts: tuple[float, ...],
                endpoints: tuple[str, str]) -> Callable[[Control], Strip]:
     def job(control: Control) -> Strip:
         control.checkpoint()
@@ -191,8 +192,8 @@ def export_strip(frames: torch.Tensor, out: Path, duration_ms: int) -> Callable[
     return lambda control: latent.save_frames(frames, out, duration_ms)
 
 
-def pca_of(latents: torch.Tensor, k: int) -> Callable[[Control], tuple[torch.Tensor, torch.Tensor]]:
-    return lambda control: latent.principal_directions(latents, k)
+def pca_of(latents: tuple[torch.Tensor, ...], k: int) -> Callable[[Control], tuple[torch.Tensor, torch.Tensor]]:
+    return lambda control: latent.principal_directions(torch.stack(latents), k)
 
 
 def folder_pca(model: latent.LatentModel, folder: Path, k: int) -> Callable[[Control], Iterator[Event]]:
