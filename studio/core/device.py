@@ -31,6 +31,20 @@ def pick_device(requested: str | None = None) -> torch.device:
     return device
 
 
+def available() -> list[str]:
+    """The device choices this machine offers, as :func:`pick_device` takes them ("auto" first)."""
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+        count = torch.cuda.device_count()
+        if count > 1:
+            found.extend(f"cuda:{i}" for i in range(count))
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """The reduced precision that pays off on ``device`` for inference, or None for full fp32."""
     if device.type == "cuda":

@@ -19,13 +19,7 @@ from studio.core.jobs import Control
 
 def probe_device(requested: str | None) -> dict:
     """A job: which device the engine will use, and which ones this machine has."""
-    available = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        available.append("cuda")
-        available.extend(f"cuda:{i}" for i in range(torch.cuda.device_count()) if torch.cuda.device_count() > 1)
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        available.append("mps")
+    available = devices.available()
     chosen = devices.pick_device(requested)
     label = devices.describe(chosen)
     if chosen.type == "cpu":
