@@ -60,6 +60,9 @@ class Recipe:
     eval_folders: tuple[str, str | None] = ("", None)
 
 
+EVERY = {"checkpoint_every": 1000, "preview_every": 500}  # checkpoints and previews, all four recipes
+CROPS_128 = {"crop_size": 128, "load_size": 144, **EVERY}  # the two translators: 128-px crops of 144-px photos
+
 RECIPES = [
     Recipe(
         name="photo to sketch", kind="pix2pix", preset="fast",
@@ -70,7 +73,7 @@ RECIPES = [
                "microscopy), 128-px crops. It draws strokes at the scale it saw in training, so on large photos "
                "the lines are thin; scale the photo down to 512-1024 px for bolder strokes. It learned one "
                "drawing style, computed from the photos, not an artist's hand.",
-        overrides={"crop_size": 128, "load_size": 144, "checkpoint_every": 1000, "preview_every": 500,
+        overrides={**CROPS_128,
                    "discriminator": {"arch": "patchgan_discriminator",
                                      "params": {"n_layers": 3, "ndf": 32, "norm": "batch"}}},
         eval_folders=("held_out_photos", "held_out_sketch"),
@@ -85,7 +88,7 @@ RECIPES = [
                "softens flat colours back but cannot invent detail that a poster lost. Its output is grainy: flat "
                "areas keep a fine checkerboard texture that 5000 steps of the light generator did not remove. "
                "Colours of scenes unlike the training photos (green landscapes, night shots) may drift.",
-        overrides={"crop_size": 128, "load_size": 144, "checkpoint_every": 1000, "preview_every": 500},
+        overrides=CROPS_128,
         eval_folders=("held_out_photos", "held_out_poster"),
     ),
     Recipe(
@@ -98,7 +101,7 @@ RECIPES = [
                "and generic (held-out PSNR about 18 dB), and every image decodes to a face-like picture: drop "
                "faces, not landscapes, on the canvas. The held-out ELBO is low because the decoder's noise scale "
                "was fitted to the 90 training faces, which it reproduces far more sharply than new ones.",
-        overrides={"crop_size": 32, "checkpoint_every": 1000, "preview_every": 500, "beta": 2.0,
+        overrides={"crop_size": 32, **EVERY, "beta": 2.0,
                    "generator": {"arch": "conv_vae", "params": {"image_size": 32, "latent_dim": 32, "channels": 32,
                                                                 "max_channels": 256}},
                    "n_epochs": 1000, "n_epochs_decay": 1000},  # long enough for --max-steps to set the length
@@ -112,7 +115,7 @@ RECIPES = [
         limits="Trained on the same 100 grey faces as the VAE, at 32 px. It reconstructs any image exactly "
                "(it is invertible) and scores how face-like an image is in bits per dimension, but 90 training "
                "faces are far too few for good samples: random samples are noisy at temperature 1; use 0.5-0.7.",
-        overrides={"crop_size": 32, "checkpoint_every": 1000, "preview_every": 500,
+        overrides={"crop_size": 32, **EVERY,
                    "n_epochs": 1000, "n_epochs_decay": 1000},
         eval_folders=("faces", None),
     ),
