@@ -189,9 +189,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
     model = _store().load(args.model)
     translator = Translator(model, args.direction, device=args.device, precision=args.precision, dropout=args.dropout)
     summary = render(translate_job(translator, args.inputs, args.output, tile=args.tile), quiet=args.quiet)
-    written, failed = summary.get("written", []), summary.get("failed", [])
-    for path, reason in failed:
-        print(f"failed: {path}: {reason}", file=sys.stderr)
+    written, failed = summary.get("written", []), summary.get("failed", [])  # each failure was printed as it came
     print(f"translated {len(written)} file(s) with {model.info.name} ({args.direction})"
           + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
     return 0 if not failed and written else 1

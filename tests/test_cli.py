@@ -47,6 +47,7 @@ def test_translate_reports_each_failed_file_and_exits_nonzero(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1
     assert "broken.jpg" in err and "translated 1 file(s)" in err
+    assert err.count("broken.jpg") == 1, "one line per failed file, not the same line twice"
     out = read_image(tmp_path / "out" / "ok.png")
     assert out.size == (40, 30) and np.isfinite(out.rgb).all()
 
