@@ -23,7 +23,7 @@ import tempfile
 CHILD = r"""
 import json, resource, sys, time
 import torch
-from studio.cli import render
+from studio.cli.progress import render
 from studio.core.store import ModelStore
 from studio.core.translate import Translator, translate_job
 args = json.loads(sys.argv[1])

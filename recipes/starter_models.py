@@ -34,7 +34,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import starter_data  # noqa: E402
 
-from studio.cli import render  # noqa: E402
+from studio.cli.progress import render  # noqa: E402
 from studio.core import device as devices  # noqa: E402
 from studio.core.evaluate import evaluate_job  # noqa: E402
 from studio.core.store import LoadedModel, ModelStore  # noqa: E402

@@ -51,7 +51,7 @@ def save_pix2pix(name: str = "tiny-pix2pix", seed: int = 0, num_downs: int = 5, 
 def record_tile_stores(monkeypatch) -> list:
     """Every activation store tiled translations open from now on (``was_on_disk`` added), to check
     where they kept what and that they let go of it."""
-    from studio.core import tiling
+    from studio.core.translate import tiling
 
     opened = []
 

@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QGuiApplication, QImage
 from studio.core.images import read_image
 from studio.core.store import ModelStore
 from studio.core.translate import Translator
-from studio.gui.imaging import array_from_qimage, make_picture
+from studio.gui.qimages import array_from_qimage, make_picture
 from studio.gui.widgets.compare import CompareView
 
 pytestmark = pytest.mark.timeout(120)

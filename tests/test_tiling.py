@@ -7,11 +7,11 @@ import torch
 from conftest import photo, psnr
 from helpers import record_tile_stores, save_pix2pix
 
-from studio.core import nets, tiling
-from studio.core.norms import inference_copy
+from studio.core import nets
 from studio.core.store import ModelStore
-from studio.core.tiling import Fork, Join, flatten, run_layers
-from studio.core.translate import Translator
+from studio.core.translate import Translator, tiling
+from studio.core.translate.image_norms import inference_copy
+from studio.core.translate.tiling import Fork, Join, flatten, run_layers
 
 GENERATORS = [
     ("resnet_generator", {"n_blocks": 9, "ngf": 8}, 64),

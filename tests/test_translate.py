@@ -11,10 +11,10 @@ from PIL import Image
 
 from studio.core.images import read_image, to_uint8, write_image
 from studio.core.jobs import Control
-from studio.core.norms import image_norms
 from studio.core.paths import studio_home
 from studio.core.store import ModelStore
 from studio.core.translate import Translator, translate_job
+from studio.core.translate.image_norms import image_norms
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ def test_tiles_with_their_own_statistics_would_show(cyclegan):
 
 
 def test_tile_weights_partition_unity(cyclegan):
-    from studio.core.tiling import FEATHER, plan_tiles
+    from studio.core.translate.tiling import FEATHER, plan_tiles
 
     tiles = plan_tiles(300, 500, 128, 64)
     total = torch.zeros(300, 500)
@@ -177,7 +177,7 @@ def test_batch_job_can_be_cancelled(cyclegan, tmp_path):
 def _whole_and_tiled(model, monkeypatch, name, size, memory, disk=None):
     """The whole-image and the 128-px tiled translation of a photo, with ``memory`` bytes to keep
     activations in (and ``disk`` bytes of free disk, if given); also the stores the tiled run opened."""
-    from studio.core import tiling
+    from studio.core.translate import tiling
 
     translator = Translator(model, "a2b", device="cpu")
     img = photo(name, size)
@@ -213,7 +213,7 @@ def test_without_room_anywhere_every_pass_starts_from_the_photo(cyclegan, monkey
 
 
 def test_tile_store_keeps_values_beyond_half_precision_in_full_precision():
-    from studio.core.tiling import Place, TileStore
+    from studio.core.translate.tiling import Place, TileStore
 
     for on_disk in (False, True):
         store = TileStore(Place(torch.float16, on_disk=on_disk))
@@ -234,7 +234,7 @@ def test_tiled_translation_reports_progress_and_can_be_cancelled_midway(cyclegan
     translator.translate_array(img, tile=128, on_progress=fractions.append)
     assert len(fractions) > 10 and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
 
-    monkeypatch.setattr("studio.core.tiling.CPU_CACHE_BUDGET", 0)  # a temporary file to let go of
+    monkeypatch.setattr("studio.core.translate.tiling.CPU_CACHE_BUDGET", 0)  # a temporary file to let go of
     opened = record_tile_stores(monkeypatch)
     control = Control()
     seen = []

@@ -3,7 +3,7 @@
 Each model kind maps to parts that export on their own (a CycleGAN's two directions, a VAE's
 encoder and decoder, a flow's two directions). A translator's graph is exactly what
 ``studio translate`` runs on a whole image: per-image normalisation statistics (pix2pix batch
-norm included, see :func:`studio.core.norms.inference_copy`), and the padding to the network's
+norm included, see :func:`studio.core.translate.image_norms.inference_copy`), and the padding to the network's
 size multiple and the crop back *inside the graph*, so users feed any size.
 
 An export is a job. It writes nothing until the graph has passed ``onnx.checker`` and, when
@@ -32,8 +32,8 @@ from studio import __version__
 from .errors import Cancelled, StudioError
 from .fileio import atomic_path
 from .jobs import Control, Event, finished_data, progress
-from .norms import inference_copy
 from .store import LoadedModel, ModelInfo, ModelStore
+from .translate.image_norms import inference_copy
 
 log = logging.getLogger(__name__)
 

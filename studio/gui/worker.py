@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from studio.core.errors import Cancelled, StudioError
 from studio.core.jobs import Control, Event
 
-from .imaging import qimage_from_array
+from .qimages import qimage_from_array
 
 log = logging.getLogger(__name__)
 

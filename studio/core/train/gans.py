@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from studio.core import nets
-from studio.core.norms import inference_copy
+from studio.core.translate.image_norms import inference_copy
 
 from .config import TrainConfig
 from .losses import GANLoss, ImagePool, gradient_penalty

@@ -37,7 +37,7 @@ from studio.core import latent
 from studio.core.images import is_image_file
 from studio.gui import dialogs, resources
 from studio.gui.context import KIND_LABELS
-from studio.gui.imaging import array_from_qimage, qimage_from_array
+from studio.gui.qimages import array_from_qimage, qimage_from_array
 from studio.gui.widgets.common import (
     FolderField,
     ImageLabel,

@@ -21,7 +21,7 @@ from studio.core.errors import ImageError, StudioError
 from studio.core.images import load_rgb_uint8
 from studio.core.jobs import Control, Event
 from studio.core.store import ModelStore
-from studio.gui.imaging import qimage_from_array
+from studio.gui.qimages import qimage_from_array
 
 THUMB_SIDE = 128  # the anchors' own thumbnails, sharper than a small model's input
 

@@ -39,7 +39,7 @@ from studio.core.images import is_image_file
 from studio.core.store import ModelInfo
 from studio.gui import dialogs, resources
 from studio.gui.context import KIND_LABELS
-from studio.gui.imaging import blend
+from studio.gui.qimages import blend
 from studio.gui.settings import TILE_CHOICES, engine_tile, tile_label
 from studio.gui.widgets.common import (
     dropped_paths,

@@ -22,7 +22,7 @@ from studio.core.images import (
 from studio.core.jobs import Control, Event, progress, step_events
 from studio.core.store import ModelInfo, ModelStore
 from studio.core.translate import Translator, translate_job
-from studio.gui.imaging import Picture, blend, make_picture, qimage_from_array
+from studio.gui.qimages import Picture, blend, make_picture, qimage_from_array
 from studio.gui.worker import Job
 
 

@@ -1,7 +1,7 @@
 """A before/after image view: wipe slider, side by side, result or original alone.
 
 Both halves of the side-by-side view share one zoom and one centre, so they are synchronised by
-construction. Images are drawn from a pyramid (:class:`~studio.gui.imaging.Picture`) with the
+construction. Images are drawn from a pyramid (:class:`~studio.gui.qimages.Picture`) with the
 visible part only, so panning a 24-megapixel photo stays fluid. The blend of input and output is
 drawn with painter opacity: changing it costs one repaint, not a pass over the pixels.
 """
@@ -13,7 +13,7 @@ from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath, QP
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from studio.gui import resources
-from studio.gui.imaging import Picture
+from studio.gui.qimages import Picture
 
 MODES = ("wipe", "side", "result", "original")
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0

@@ -1,6 +1,6 @@
 """``studio latent ...`` and ``studio bench latent``: the latent engine (studio.core.latent) on a terminal.
 
-``studio.cli`` calls :func:`register` and :func:`register_bench` while building its parser; the
+``studio.cli.main`` calls :func:`register` and :func:`register_bench` while building its parser; the
 engine is imported only when a command runs, so ``studio --help`` stays fast.
 """
 
@@ -83,7 +83,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
-    from .core.latent import LatentModel
+    from studio.core.latent import LatentModel
 
     return LatentModel.load(args.model, device=args.device)
 
@@ -99,8 +99,8 @@ def _describe(path: Path, frames: int, size: int) -> str:
 # -- commands ---------------------------------------------------------------------------------------
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from .core.errors import StudioError
-    from .core.latent import interpolate, save_frames
+    from studio.core.errors import StudioError
+    from studio.core.latent import interpolate, save_frames
 
     if len(args.images) < 2:
         raise StudioError("interpolate needs at least two images")
@@ -112,8 +112,8 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from .core.errors import StudioError
-    from .core.latent import save_frames
+    from studio.core.errors import StudioError
+    from studio.core.latent import save_frames
 
     if args.n < 1:
         raise StudioError("-n must be at least 1")
@@ -127,7 +127,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     import torch
 
-    from .core.latent import apply_direction, load_direction, save_frames
+    from studio.core.latent import apply_direction, load_direction, save_frames
 
     model = _load(args)
     x = model.load_image(args.image)
@@ -144,7 +144,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .core.errors import ImageError
+    from studio.core.errors import ImageError
 
     model = _load(args)
     what = "bits/dim" if model.kind == "flow" else "bits/dim (ELBO bound)"
@@ -166,7 +166,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_direction(args: argparse.Namespace) -> int:
-    from .core.latent import attribute_direction, save_direction
+    from studio.core.latent import attribute_direction, save_direction
 
     model = _load(args)
     direction = attribute_direction(model, args.with_folder, args.without_folder)
@@ -179,8 +179,8 @@ def cmd_direction(args: argparse.Namespace) -> int:
 def cmd_bench_latent(args: argparse.Namespace) -> int:
     import torch
 
-    from .core import device as devices
-    from .core.latent import Renderer
+    from studio.core import device as devices
+    from studio.core.latent import Renderer
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -226,8 +226,8 @@ def _vae64_decode_ms(model, frames: int, warmup: int) -> tuple[float, str]:
     """Median ms of one 64×64 VAE decode: the model's, or the default VAE's (random weights, same cost)."""
     import torch
 
-    from .core import nets
-    from .core.train.latent_trainers import latent_preset
+    from studio.core import nets
+    from studio.core.train.latent_trainers import latent_preset
 
     if model.kind == "vae" and model.image_size == 64:
         decoder, source = model.decoder_module(), f"the decoder of {model.name!r}"

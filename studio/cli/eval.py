@@ -34,8 +34,9 @@ def register(sub: Any) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .cli import render
-    from .core.evaluate import evaluate_job, summary_lines
+    from studio.core.evaluate import evaluate_job, summary_lines
+
+    from .progress import render
 
     events = evaluate_job(args.model, args.a, args.b, direction=args.direction, features=args.features,
                           max_images=args.max_images, device=args.device, write_card=not args.no_card)

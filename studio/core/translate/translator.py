@@ -3,7 +3,7 @@
 Whole-image translation pads the photo to what the architecture needs and crops back.
 Photos larger than memory allows are translated in overlapping tiles, blended with feathered
 weights, with every normalisation layer using the statistics of the *whole* image
-(see :mod:`studio.core.tiling`), so tiled output matches whole-image output instead of showing
+(see :mod:`studio.core.translate.tiling`), so tiled output matches whole-image output instead of showing
 seams and a colour shift per tile. Tiled translation reports progress and can be cancelled.
 """
 
@@ -19,13 +19,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import device as devices
+from studio.core import device as devices
+from studio.core.errors import Cancelled, ImageError, StudioError
+from studio.core.images import (
+    IMAGE_EXTENSIONS,
+    image_to_tensor,
+    list_images,
+    read_image,
+    tensor_to_image,
+    write_image,
+)
+from studio.core.jobs import Control, Event, Steps, progress, run_steps, step_events
+from studio.core.store import LoadedModel
+
 from . import tiling
-from .errors import Cancelled, ImageError, StudioError
-from .images import IMAGE_EXTENSIONS, image_to_tensor, list_images, read_image, tensor_to_image, write_image
-from .jobs import Control, Event, Steps, progress, run_steps, step_events
-from .norms import image_norms, inference_copy
-from .store import LoadedModel
+from .image_norms import image_norms, inference_copy
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +179,7 @@ class Translator:
 
     @torch.inference_mode()
     def _run(self, x: torch.Tensor, skips: list[torch.Tensor], start: int, stop: int) -> torch.Tensor:
-        """Layers ``start`` .. ``stop - 1`` of one tile (see :func:`studio.core.tiling.run_layers`)."""
+        """Layers ``start`` .. ``stop - 1`` of one tile (see :func:`studio.core.translate.tiling.run_layers`)."""
         skips[:] = [self._prepare(s) for s in skips]
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
             return tiling.run_layers(self.layers[start:stop], self._prepare(x), skips)

@@ -4,7 +4,7 @@ A photo too big to translate at once is cut into overlapping tiles whose results
 feathered weights. Instance norm (and pix2pix's per-image batch norm) would give every tile its own
 statistics, and so its own colour cast, so every normalisation layer gets the statistics of the
 *whole* image instead, gathered over all the tiles' cores before the layer is used
-(see :class:`~studio.core.norms.ImageNorm`).
+(see :class:`~studio.core.translate.image_norms.ImageNorm`).
 
 That takes one pass over the tiles per normalisation layer. The generator is flattened into a list
 of layers (residual and U-Net skip connections become :class:`Fork` / :class:`Join` markers), and
@@ -33,11 +33,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import paths
-from .errors import StudioError
-from .nets.resnet import MobileResnetBlock, MobileResnetGenerator, ResnetBlock, ResnetGenerator
-from .nets.unet import UnetGenerator, UnetSkipConnectionBlock
-from .norms import ImageNorm, StopForward
+from studio.core import paths
+from studio.core.errors import StudioError
+from studio.core.nets.resnet import MobileResnetBlock, MobileResnetGenerator, ResnetBlock, ResnetGenerator
+from studio.core.nets.unet import UnetGenerator, UnetSkipConnectionBlock
+
+from .image_norms import ImageNorm, StopForward
 
 log = logging.getLogger(__name__)
 

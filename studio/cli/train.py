@@ -1,0 +1,204 @@
+"""``studio train``, ``studio runs`` and ``studio bench train``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from studio.core.errors import StudioError
+from studio.core.jobs import Event
+
+from .progress import render
+
+log = logging.getLogger("studio")
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("train", help="train or fine-tune a model on your folders, or resume a run")
+    p.add_argument("kind", nargs="?", choices=["cyclegan", "pix2pix", "vae", "flow"])
+    p.add_argument("--resume", metavar="NAME", help="resume an interrupted run")
+    p.add_argument("--name", help="name of the run and of the model it publishes")
+    p.add_argument("--a", metavar="DIR", help="folder of domain A images (searched recursively)")
+    p.add_argument("--b", metavar="DIR", help="folder of domain B images")
+    p.add_argument("--pairs", metavar="DIR", help="pix2pix: one folder of side-by-side AB images")
+    p.add_argument("--images", metavar="DIR", help="vae / flow: the folder of images to model")
+    p.add_argument("--preset", default="reference", choices=["reference", "fast"],
+                   help="reference: the reference implementation's defaults; fast: a light model for CPUs")
+    p.add_argument("--size", type=int, help="training crop size (reference 256, fast 128)")
+    p.add_argument("--load-size", type=int, help="resize before cropping (default: size × 286/256)")
+    p.add_argument("--preprocess", choices=["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"])
+    p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
+    p.add_argument("--epochs", type=int, help="total epochs: half at the initial rate, half decaying")
+    p.add_argument("--n-epochs", type=int, help="epochs at the initial learning rate (reference: 100)")
+    p.add_argument("--n-epochs-decay", type=int, help="epochs of linear decay (reference: 100)")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps (the schedule is fitted to it)")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="learning rate (2e-4; 5e-5 when fine-tuning)")
+    p.add_argument("--gan-mode", choices=["lsgan", "vanilla", "wgangp"])
+    p.add_argument("--lambda-cycle", type=float, help="CycleGAN cycle-consistency weight (10)")
+    p.add_argument("--lambda-identity", type=float, help="CycleGAN identity weight, times the cycle weight (0.5)")
+    p.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
+    p.add_argument("--beta", type=float, help="VAE: weight of the KL term (1: the plain ELBO; >1: a smoother latent space)")
+    p.add_argument("--pool-size", type=int, help="fake-image history per discriminator (CycleGAN 50)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--checkpoint-every", type=int, metavar="STEPS")
+    p.add_argument("--preview-every", type=int, metavar="STEPS")
+    p.add_argument("--from", dest="from_model", metavar="MODEL", help="fine-tune from a model in the store")
+    p.add_argument("--keep-discriminators", action="store_true",
+                   help="with --from: also start from the discriminators of the run that made MODEL")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--workers", type=int, help="data-loading worker processes (default: automatic)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    runs = sub.add_parser("runs", help="training runs: list and inspect")
+    rsub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+    p = rsub.add_parser("list", help="all runs, newest first")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs_list)
+    p = rsub.add_parser("show", help="one run's state")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_runs_show)
+
+
+def register_bench(bsub: Any) -> None:
+    p = bsub.add_parser("train", help="seconds per training step on synthetic input")
+    p.add_argument("--kind", default="cyclegan", choices=["cyclegan", "pix2pix"])
+    p.add_argument("--preset", default="reference", choices=["reference", "fast"])
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--device")
+    p.add_argument("--baseline", action="store_true", help="also time the plain eager reference step, interleaved")
+    p.add_argument("--compare-preset", choices=["reference", "fast"], help="also time another preset, interleaved")
+    p.set_defaults(func=cmd_bench_train)
+
+
+def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    def folder(value: str | None) -> str | None:
+        return str(Path(value).expanduser().resolve()) if value else None
+
+    over: dict[str, Any] = {
+        "dir_a": folder(args.a or args.images), "dir_b": folder(args.b), "pairs": folder(args.pairs), "crop_size": args.size,
+        "load_size": args.load_size, "preprocess": args.preprocess, "max_steps": args.max_steps,
+        "checkpoint_every": args.checkpoint_every, "preview_every": args.preview_every, "from_model": args.from_model,
+        "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
+        "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size, "beta": args.beta,
+        "seed": args.seed, "workers": args.workers, "n_epochs": args.n_epochs, "n_epochs_decay": args.n_epochs_decay,
+    }
+    if args.lambda_cycle is not None:
+        over["lambda_a"] = over["lambda_b"] = args.lambda_cycle
+    if args.epochs is not None:
+        over["n_epochs"] = (args.epochs + 1) // 2
+        over["n_epochs_decay"] = args.epochs // 2
+    if args.no_flip:
+        over["flip"] = False
+    if args.keep_discriminators:
+        over["keep_discriminators"] = True
+    if args.no_amp:
+        over["amp"] = False
+    if args.from_model and args.lr is None:
+        over["lr"] = 5e-5  # fine-tuning: a quarter of the reference's rate
+    return over
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from studio.core.train.config import preset
+    from studio.core.train.job import train_job
+
+    if args.resume:
+        events = train_job(resume=args.resume)
+    else:
+        if not args.kind or not args.name:
+            raise StudioError("say what to train: studio train cyclegan|pix2pix|vae|flow ... --name NAME "
+                              "(or --resume NAME)")
+        config = preset(args.kind, args.name, args.preset, **_train_overrides(args))
+        events = train_job(config)
+    summary = render(_train_events(events, args.quiet), quiet=args.quiet)
+    if summary.get("cancelled"):
+        print(f"stopped at step {summary['step']}; resume with: studio train --resume {summary['run']}", file=sys.stderr)
+        return 1
+    if summary.get("model"):
+        print(f"trained {summary['step']} steps; model {summary['model']!r} is in the store", file=sys.stderr)
+    return 0
+
+
+def _train_events(events: Iterable[Event], quiet: bool) -> Iterable[Event]:
+    """Show the latest losses next to the progress bar, and preview/checkpoint paths in the log."""
+    latest = ""
+    for event in events:
+        if event.kind == "losses":
+            latest = " ".join(f"{k}={v:.3f}" for k, v in event.data["values"].items())
+        elif event.kind == "progress":
+            rate = event.data.get("it_per_s")
+            speed = f"{rate:.2f} it/s " if rate else ""
+            event.data["message"] = f"{event.data.get('message', '')} {speed}{latest}".strip()
+        elif event.kind == "log" and not quiet:
+            print(f"\r\033[K{event.data['message']}" if sys.stderr.isatty() else event.data["message"], file=sys.stderr)
+            continue
+        elif event.kind == "checkpoint":
+            log.info("checkpoint at step %s: %s", event.data["step"], event.data["path"])
+        yield event
+
+
+def cmd_runs_list(args: argparse.Namespace) -> int:
+    from studio.core.train.job import list_runs
+
+    runs = list_runs()
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return 0
+    if not runs:
+        print("no training runs yet")
+        return 0
+    for r in runs:
+        extra = " (resumable: studio train --resume {})".format(r["name"]) if r.get("resumable") else ""
+        model = f" -> model {r['model']}" if r.get("model") else ""
+        print(f"{r['name']:<24} {r.get('kind', '?'):<9} {r.get('state', '?'):<12} "
+              f"step {r.get('step', 0)}/{r.get('total_steps', '?')}{model}{extra}")
+    return 0
+
+
+def cmd_runs_show(args: argparse.Namespace) -> int:
+    from studio.core.train.job import read_run, run_dir
+
+    folder = run_dir(args.name)
+    if not (folder / "run.json").exists():
+        raise StudioError(f"no run named {args.name!r}")
+    status = read_run(folder)
+    losses = folder / "losses.jsonl"
+    if losses.exists():
+        lines = losses.read_text(encoding="utf-8").splitlines()
+        if lines:
+            status["last_losses"] = json.loads(lines[-1])
+    status["folder"] = str(folder)
+    print(json.dumps(status, indent=2))
+    return 0
+
+
+def cmd_bench_train(args: argparse.Namespace) -> int:
+    from studio.core import device as devices
+    from studio.core.train.bench import interleaved_seconds, plain_reference_step, studio_step
+
+    device = devices.pick_device(args.device)
+    print(f"device: {devices.describe(device)}; {args.kind} at {args.size} px, median of {args.steps} steps "
+          f"after {args.warmup} warm-up", file=sys.stderr)
+    contenders = {"studio": studio_step(args.kind, args.preset, args.size, device)}
+    if args.baseline:
+        contenders["plain_reference"] = plain_reference_step(args.kind, args.size, device)
+    if args.compare_preset:
+        contenders["studio_" + args.compare_preset] = studio_step(args.kind, args.compare_preset, args.size, device)
+    seconds = interleaved_seconds(contenders, args.steps, args.warmup, device)
+    ours = seconds.pop("studio")
+    for name, value in seconds.items():
+        print(f"{name}_seconds_per_step: {value:.4f}")
+        print(f"ratio_{name}_over_{args.preset}: {value / ours:.2f}")
+    print(f"seconds_per_step: {ours:.4f}")
+    return 0
+
