@@ -6,7 +6,7 @@ STAMP_RUN  := $(VENV)/.installed-run
 STAMP_DEV  := $(VENV)/.installed-dev
 STAMP_PKG  := $(VENV)/.installed-package
 
-.PHONY: run test lint pytest clean package package-test starter-models
+.PHONY: run test lint check pytest clean package package-test starter-models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,16 @@ run: $(STAMP_RUN)
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check studio tests recipes packaging benchmarks
 
+# The shape of the code, configured in pyproject.toml: the import contracts (layers, no cycles),
+# then the engine's types (mypy on studio/core). Both caches live in the venv, out of the tree.
+check: $(STAMP_DEV)
+	$(BIN)/lint-imports --cache-dir $(VENV)/.import_linter_cache
+	$(BIN)/mypy
+
 pytest: $(STAMP_DEV)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test: lint pytest
+test: lint check pytest
 
 $(STAMP_PKG): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[package]'

@@ -38,8 +38,8 @@ from studio.cli.progress import render  # noqa: E402
 from studio.core import device as devices  # noqa: E402
 from studio.core.evaluate import evaluate_job  # noqa: E402
 from studio.core.store import LoadedModel, ModelStore  # noqa: E402
-from studio.core.train.config import preset  # noqa: E402
 from studio.core.train.job import train_job  # noqa: E402
+from studio.core.train.presets import preset  # noqa: E402
 
 log = logging.getLogger("recipe")
 

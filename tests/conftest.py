@@ -10,7 +10,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import torch  # noqa: E402  (torch before any Qt import)
+import torch
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 

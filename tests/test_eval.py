@@ -17,10 +17,10 @@ from conftest import psnr as reference_psnr
 from helpers import save_cyclegan, save_pix2pix
 
 from studio.cli import main
-from studio.core import metrics, nets
-from studio.core.evaluate import EvalError, evaluate, evaluate_job, select
+from studio.core import nets
+from studio.core.evaluate import EvalError, evaluate, evaluate_job, metrics, select
 from studio.core.images import image_to_tensor, read_image, tensor_to_image, to_uint8, write_image
-from studio.core.jobs import Control
+from studio.core.jobs import Control, Finished, Item
 from studio.core.latent import LatentModel
 from studio.core.store import ModelStore, new_card
 from studio.core.translate import Translator
@@ -94,12 +94,13 @@ def test_paired_eval_identical_targets_and_skipped_files(tmp_path, capsys):
     (a / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     (b / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     events = list(evaluate_job("p2p", a, b, device="cpu"))
-    done = events[-1].data
+    assert isinstance(events[-1], Finished)
+    done = events[-1].value
     results = done["metrics"]["results"]
     assert results["identical_images"] == 1 and results["psnr_db"] is None
     assert results["ssim"] == pytest.approx(1.0) and results["l1"] == 0
     assert [s[0] for s in done["metrics"]["skipped"]] == [str(a / "broken.png"), str(b / "broken.png")]
-    assert any(e.kind == "item" and "error" in e.data for e in events)
+    assert [e.path for e in events if isinstance(e, Item) and e.skipped] == [str(a / "broken.png"), str(b / "broken.png")]
     assert main(["eval", "--model", "p2p", "--a", str(a), "--b", str(b), "-q", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "p2p: paired evaluation" in out and "(2 pairs)" in out
@@ -215,7 +216,7 @@ def test_cancelled_eval_leaves_the_card_alone(tmp_path):
     control = Control()
     control.cancel()
     events = list(evaluate_job("cg", a, b, control=control))
-    assert events[-1].kind == "finished" and events[-1].data["cancelled"] is True
+    assert isinstance(events[-1], Finished) and events[-1].value["cancelled"] is True
     assert "eval" not in ModelStore().get("cg").card["metrics"]
 
 

@@ -22,7 +22,7 @@ from studio.cli import main
 from studio.core import export, nets
 from studio.core.export import ExportError, export_onnx_job
 from studio.core.images import image_to_tensor, read_image, tensor_to_image, to_uint8, write_image
-from studio.core.jobs import Control
+from studio.core.jobs import Control, Finished, Log, Progress
 from studio.core.latent import LatentModel, to_rgb8
 from studio.core.nets.flow import to_flow_space
 from studio.core.store import ModelStore, new_card
@@ -80,7 +80,9 @@ def use_home(home, monkeypatch) -> None:
 
 
 def _finished(events) -> dict:
-    (done,) = [e.data for e in events if e.kind == "finished"]
+    events = list(events)
+    assert isinstance(events[-1], Finished)
+    (done,) = [e.value for e in events if isinstance(e, Finished)]
     return done
 
 
@@ -104,7 +106,7 @@ def _studio_translate(tmp_path: Path, model: str, direction: str, rgb: np.ndarra
 
 def test_export_job_reports_progress_and_a_verified_parity_figure(exported, home):
     events = exported["cg"]
-    steps = [e.data["done"] for e in events if e.kind == "progress"]
+    steps = [e.done for e in events if isinstance(e, Progress)]
     assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == 4
     done = _finished(events)
     assert done["path"] == str(home / "cg.onnx") and Path(done["path"]).stat().st_size == done["bytes"]
@@ -113,7 +115,7 @@ def test_export_job_reports_progress_and_a_verified_parity_figure(exported, home
     assert 0 <= done["max_abs_diff"] <= 1e-3
     # A batch of two at one size and a single image at another, neither a multiple of the network's 4.
     assert done["checked_shapes"] == [[[2, 3, 64, 64]], [[1, 3, 43, 81]]]
-    assert any("max abs diff" in e.data["message"] for e in events if e.kind == "log")
+    assert any("max abs diff" in e.message for e in events if isinstance(e, Log) and e.level == "info")
     onnx.checker.check_model(done["path"], full_check=True)
 
 

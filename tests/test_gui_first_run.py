@@ -62,10 +62,10 @@ def test_the_latent_canvas_places_the_starter_models_examples(starter_window, qt
     assert len(info.examples()) == 4
     qtbot.waitUntil(lambda: len(panel.anchors) == 4 and panel.frame is not None, timeout=WAIT)
     assert [a.path for a in panel.anchors] == info.examples()
-    assert not panel.examples_button.isEnabled()  # every example is on the pad already
+    assert not panel.anchor_set.examples_button.isEnabled()  # every example is on the pad already
     panel.clear_anchors()
-    assert panel.anchors == [] and panel.examples_button.isEnabled() and panel.examples_button.isVisible()
-    panel.examples_button.click()
+    assert panel.anchors == [] and panel.anchor_set.examples_button.isEnabled() and panel.anchor_set.examples_button.isVisible()
+    panel.anchor_set.examples_button.click()
     qtbot.waitUntil(lambda: len(panel.anchors) == 4, timeout=WAIT)
     qtbot.waitUntil(lambda: panel.is_idle() and panel.frame is not None, timeout=WAIT)
     screenshot(starter_window, "first_run_latent")

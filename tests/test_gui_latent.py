@@ -50,8 +50,8 @@ def show(panel, qtbot, cursor=None) -> np.ndarray:
     if cursor is not None:
         panel.pad.set_cursor(cursor)
     serial = panel.request_render()
-    qtbot.waitUntil(lambda: panel._shown_serial >= serial, timeout=WAIT)
-    assert panel._shown_serial == serial  # only the newest request is ever answered last
+    qtbot.waitUntil(lambda: panel.shown_serial >= serial, timeout=WAIT)
+    assert panel.shown_serial == serial  # only the newest request is ever answered last
     return panel.frame_rgb().astype(int)
 
 
@@ -91,7 +91,7 @@ def test_anchors_cursor_snapping_and_continuity(explorer, qtbot):
     assert panel.pad.cursor == pytest.approx((0.5, 0.5), abs=0.01)
 
     # small steps across the pad: small, bounded, non-zero changes
-    for mode_button in (panel.linear_button, panel.spherical_button):
+    for mode_button in (panel.canvas.linear_button, panel.canvas.spherical_button):
         mode_button.click()
         step = 0.025
         xs = np.arange(0.3, 0.7 + 1e-9, step)
@@ -104,29 +104,29 @@ def test_anchors_cursor_snapping_and_continuity(explorer, qtbot):
         assert diffs.max() <= 3.0 * total * step / (xs[-1] - xs[0]) + 1.0, diffs
 
     # snapping: near a corner the cursor lands on the anchor and the frame is its reconstruction
-    for mode_button in (panel.linear_button, panel.spherical_button):
+    for mode_button in (panel.canvas.linear_button, panel.canvas.spherical_button):
         mode_button.click()
         for index, (x, y) in enumerate(corner_positions(4)):
             frame = show(panel, qtbot, (abs(x - 0.03), abs(y - 0.02)))
             assert panel.pad.snapped == index and panel.pad.weights()[index] == 1.0
             assert np.abs(frame - recon[index]).max() <= 1
-    assert "Snapped to anchor" in panel.result_caption.text()
-    assert "ms/frame" in panel.speed_label.text() and panel.ms_per_frame > 0
+    assert "Snapped to anchor" in panel.canvas.result_caption.text()
+    assert "ms/frame" in panel.canvas.speed_label.text() and panel.ms_per_frame > 0
 
     # snapping off: the same spot blends
-    panel.snap_check.setChecked(False)
+    panel.canvas.snap_check.setChecked(False)
     frame = show(panel, qtbot, (0.03, 0.02))
     assert panel.pad.snapped is None and np.abs(frame - recon[0]).max() > 1
 
     # free layout: dragging an anchor (shift-drag in corners switches to free) changes the blend under the cursor
     before = show(panel, qtbot, (0.3, 0.3))
     panel.pad.move_anchor(3, (0.35, 0.35))
-    assert panel.pad.layout_mode == "free" and panel.free_button.isChecked()
+    assert panel.pad.layout_mode == "free" and panel.canvas.free_button.isChecked()
     after = show(panel, qtbot)
     assert np.abs(after - before).mean() > 0.5
 
     # a random sample at a temperature, exactly the engine's
-    panel.temperature.setValue(60)
+    panel.canvas.temperature.setValue(60)
     panel.random_sample(seed=7)
     frame = show(panel, qtbot)
     model = latent.LatentModel.load("tiny-vae", ModelStore(), device="cpu")
@@ -138,10 +138,36 @@ def test_stale_requests_are_dropped_and_the_last_one_wins(explorer, qtbot):
     first = panel.request_render()
     for k in range(40):
         panel.pad.set_cursor((0.2 + k * 0.01, 0.6))  # each emits a request, faster than frames are decoded
-    last = panel._serial
+    last = panel.serial
     qtbot.waitUntil(lambda: panel.is_idle(), timeout=WAIT)
-    assert panel._shown_serial == last and last > first + 39
-    assert panel._mailbox.dropped > 0  # some were replaced before the worker saw them
+    assert panel.shown_serial == last and last > first + 39
+    assert panel.canvas.mailbox.dropped > 0  # some were replaced before the worker saw them
+
+
+def test_the_canvas_shows_exactly_what_the_engine_renderer_draws(explorer, qtbot):
+    """One render path: the panel's frame for a state is the engine Renderer's frame for that scene, bit for bit."""
+    panel, _ = explorer
+    qtbot.waitUntil(lambda: panel.pca.directions is not None, timeout=WAIT)
+    panel.pca.pca_sliders[1].setValue(40)
+    panel.canvas.snap_check.setChecked(False)
+    renderer = latent.Renderer(panel.model)
+    axes, spread = panel.pca.directions
+    for mode, button in (("linear", panel.canvas.linear_button), ("spherical", panel.canvas.spherical_button)):
+        button.click()
+        frame = show(panel, qtbot, (0.37, 0.61))
+        scene = panel.canvas.scene()
+        # the scene is the panel's state: the anchors, the pad's weights, the mode, the slider's move
+        assert torch.equal(torch.stack(scene.anchors), torch.stack([a.latent for a in panel.anchors]))
+        assert scene.weights == tuple(panel.pad.weights()) and scene.mode == mode and scene.sample is None
+        assert len(scene.directions) == len(axes) and all(torch.equal(d, a) for d, a in zip(scene.directions, axes,
+                                                                                          strict=True))
+        assert scene.amounts == (0.0, 0.4 * 3.0 * float(spread[1]), 0.0)
+        assert np.array_equal(frame, renderer.render(scene).astype(int))
+    panel.canvas.temperature.setValue(80)
+    panel.random_sample(seed=3)
+    frame = show(panel, qtbot)
+    assert panel.canvas.scene().sample == (0.8, 3)
+    assert np.array_equal(frame, renderer.render(panel.canvas.scene()).astype(int))
 
 
 def test_strip_play_and_export(explorer, qtbot, tmp_path):
@@ -154,8 +180,8 @@ def test_strip_play_and_export(explorer, qtbot, tmp_path):
     rgb = latent.to_rgb8(strip.frames).astype(int)
     assert np.abs(rgb[0] - recon[0]).max() <= 1 and np.abs(rgb[-1] - recon[2]).max() <= 1
     panel.set_playing(True)
-    qtbot.waitUntil(lambda: panel.strip_view._current >= 2, timeout=5000)
-    assert panel.playing and panel.play_button.text() == "Pause"
+    qtbot.waitUntil(lambda: panel.strip_part.strip_view.current >= 2, timeout=5000)
+    assert panel.playing and panel.strip_part.play_button.text() == "Pause"
     panel.set_playing(False)
 
     for name in ("strip.png", "loop.gif", "frames"):
@@ -169,10 +195,10 @@ def test_strip_play_and_export(explorer, qtbot, tmp_path):
 
 def test_pca_and_attribute_directions_move_the_result_and_save(explorer, qtbot, tmp_path):
     panel, _ = explorer
-    qtbot.waitUntil(lambda: panel._pca is not None, timeout=WAIT)  # four anchors: three principal axes
-    assert [s.isEnabled() for s in panel.pca_sliders] == [True, True, True, False, False]
+    qtbot.waitUntil(lambda: panel.pca.directions is not None, timeout=WAIT)  # four anchors: three principal axes
+    assert [s.isEnabled() for s in panel.pca.pca_sliders] == [True, True, True, False, False]
     base = show(panel, qtbot, (0.5, 0.5))
-    panel.pca_sliders[0].setValue(100)
+    panel.pca.pca_sliders[0].setValue(100)
     moved = show(panel, qtbot)
     assert np.abs(moved - base).mean() > 0.5
     panel.reset_directions()
@@ -183,14 +209,14 @@ def test_pca_and_attribute_directions_move_the_result_and_save(explorer, qtbot, 
         write_photo(with_dir / f"cat{i}.png", name, (60 + 10 * i, 50))
     for i, name in enumerate(("coffee", "astronaut")):
         write_photo(without_dir / f"x{i}.png", name)
-    panel.with_field.set_path(with_dir)
-    panel.without_field.set_path(without_dir)
+    panel.attribute.with_field.set_path(with_dir)
+    panel.attribute.without_field.set_path(without_dir)
     with qtbot.waitSignal(panel.directions_ready, timeout=WAIT):
         panel.compute_attribute()
     model = panel.model
     expected = latent.attribute_direction(model, with_dir, without_dir)
-    assert torch.allclose(panel._attribute, expected, atol=1e-5)
-    assert panel.attribute_strength.value() == 50  # strength 1
+    assert torch.allclose(panel.attribute.direction, expected, atol=1e-5)
+    assert panel.attribute.attribute_strength.value() == 50  # strength 1
     assert np.abs(show(panel, qtbot) - base).mean() > 0.5
     with qtbot.waitSignal(panel.ctx.notified, timeout=WAIT):
         panel.save_direction(tmp_path / "cat")
@@ -199,14 +225,14 @@ def test_pca_and_attribute_directions_move_the_result_and_save(explorer, qtbot, 
 
     with qtbot.waitSignal(panel.directions_ready, timeout=WAIT):
         panel.directions_from_folder(without_dir)  # two images: one axis
-    assert [s.isEnabled() for s in panel.pca_sliders] == [True, False, False, False, False]
-    assert "2 images in other" in panel.pca_hint.text()
+    assert [s.isEnabled() for s in panel.pca.pca_sliders] == [True, False, False, False, False]
+    assert "2 images in other" in panel.pca.pca_hint.text()
 
 
 def test_model_list_follows_the_store_and_the_panel_is_shown_whole(window, qtbot, tmp_path):
     panel = window.show_panel("latent")
-    assert panel.current_model_name() is None and not panel.add_button.isEnabled()
-    assert panel.model_names() == [] and "Train a VAE" in panel.model_hint.text()
+    assert panel.current_model_name() is None and not panel.anchor_set.add_button.isEnabled()
+    assert panel.model_names() == [] and "Train a VAE" in panel.anchor_set.model_hint.text()
     folder = tmp_path / "training"
     for name in PHOTOS:
         for k, (w, h) in enumerate(((90, 70), (60, 80))):
@@ -214,9 +240,9 @@ def test_model_list_follows_the_store_and_the_panel_is_shown_whole(window, qtbot
     train_latent_model(folder, "faces-vae", steps=60)  # a few seconds: blurry, but it reads its images
     window.ctx.store.refresh()
     assert panel.model_names() == ["faces-vae"]
-    assert panel.current_model_name() == "faces-vae" and panel.add_button.isEnabled()
+    assert panel.current_model_name() == "faces-vae" and panel.anchor_set.add_button.isEnabled()
     drop(panel, [write_photo(tmp_path / f"{n}.png", n) for n in PHOTOS[:3]])
-    qtbot.waitUntil(lambda: len(panel.anchors) == 3 and not panel._encoding, timeout=WAIT)
+    qtbot.waitUntil(lambda: len(panel.anchors) == 3 and not panel.anchor_set.encoding, timeout=WAIT)
     assert panel.pad.positions() == corner_positions(3)
     qtbot.mouseClick(panel.pad, Qt.MouseButton.LeftButton, pos=panel.pad.to_widget((0.45, 0.55)).toPoint())
     qtbot.waitUntil(lambda: panel.frame is not None and panel.is_idle(), timeout=WAIT)

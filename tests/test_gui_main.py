@@ -15,7 +15,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from train_helpers import unpaired_folders
 
-from studio.core.jobs import Control, Event, progress
+from studio.core.jobs import Control, Finished, Progress, returning
 from studio.gui import resources
 from studio.gui.dialogs import SettingsDialog
 from studio.gui.logview import log_file
@@ -152,12 +152,12 @@ def test_worker_pauses_resumes_cancels_and_a_slot_drops_stale_results(qtbot):
         for i in range(1, 1000):
             control.checkpoint()
             gate.wait(0.005)
-            yield progress(i, 1000)
-        yield Event("finished", {"done": True})
+            yield Progress(i, 1000)
+        yield Finished({"done": True})
 
     slot = TaskSlot()
     seen = []
-    slot.progress.connect(lambda d: seen.append(d["done"]))
+    slot.progress.connect(lambda p: seen.append(p.done))
     worker = slot.start(counting, "counting")
     qtbot.waitUntil(lambda: len(seen) >= 3, timeout=5000)
     slot.pause()
@@ -176,8 +176,8 @@ def test_worker_pauses_resumes_cancels_and_a_slot_drops_stale_results(qtbot):
 
     results = []
     slot.result.connect(results.append)
-    stale = slot.start(lambda control: time.sleep(0.3) or "stale", "slow")
-    slot.start(lambda control: "fresh", "fast")
+    stale = slot.start(returning(lambda control: time.sleep(0.3) or "stale"), "slow")
+    slot.start(returning(lambda control: "fresh"), "fast")
     qtbot.waitUntil(lambda: not slot.busy and not stale.isRunning(), timeout=5000)
     qtbot.wait(50)
     assert results == ["fresh"] and stale.control.cancelled

@@ -9,6 +9,8 @@ import torch
 from gui_helpers import drop, screenshot, window_fixture  # noqa: F401  (the window fixture)
 from helpers import save_cyclegan, save_pix2pix
 
+from studio.core import report
+from studio.core.jobs import Progress
 from studio.core.store import ModelStore
 from studio.gui import dialogs
 
@@ -110,23 +112,27 @@ def test_onnx_export_from_the_manager_shows_progress_and_the_parity_figure(windo
     monkeypatch.setattr(dialogs, "choose", lambda parent, title, text, labels: asked.append(labels) or labels[1])
     monkeypatch.setattr(dialogs, "save_file", lambda *args, **kw: target)
     seen = []
-    panel._onnx.progress.connect(seen.append)
+    panel.onnx.slot.progress.connect(seen.append)
     with qtbot.waitSignal(panel.operation_done, timeout=90_000) as done:
         panel.onnx_button.click()
-        assert panel.onnx_progress.isVisible() and not panel.onnx_button.isEnabled()
+        assert panel.onnx.row.bar.isVisible() and panel.onnx.row.cancel_button.isVisible()
+        assert not panel.onnx_button.isEnabled()
     what, result = done.args
     assert asked == [["A → B", "B → A"]] and what == "onnx" and result["part"] == "b2a"
-    assert seen and seen[-1]["done"] == seen[-1]["total"]
+    assert seen and all(isinstance(p, Progress) for p in seen) and seen[-1].done == seen[-1].total
     assert target.is_file() and ort.InferenceSession(str(target)).get_inputs()[0].shape[2] != 256  # dynamic size
     assert result["max_abs_diff"] <= 1e-3
     qtbot.waitUntil(lambda: not panel.onnx_busy, timeout=10_000)
-    assert f"max abs diff {result['max_abs_diff']:.1e}" in panel.onnx_status.text()
-    assert not panel.onnx_progress.isVisible() and panel.onnx_button.isEnabled()
+    assert panel.onnx.row.status.text() == report.onnx_summary(result)
+    assert f"max abs diff {result['max_abs_diff']:.1e}" in panel.onnx.row.status.text()
+    assert panel.onnx.row.status.isVisible() and not panel.onnx.row.cancel_button.isVisible()
+    assert not panel.onnx.row.bar.isVisible() and panel.onnx_button.isEnabled()
     screenshot(window, "gui-models-onnx")
 
 
 def test_nested_evaluation_metrics_and_limits_read_as_rows(window):
-    from studio.gui.panels.models import card_html, metric_rows
+    from studio.core.report import metric_rows
+    from studio.gui.panels.models import card_html
 
     rows = metric_rows({"psnr": 21.23456, "eval": {"a2b": {"cycle_l1": 0.0312, "kid": None}, "images": 12,
                                                     "skipped": [["x.png", "unreadable"]]}})
@@ -136,3 +142,19 @@ def test_nested_evaluation_metrics_and_limits_read_as_rows(window):
     ModelStore().update_card("facades", {"limits": "Only facades.", "metrics": {"eval": {"psnr": 20.5}}})
     html = card_html(ModelStore().get("facades"))
     assert "Only facades." in html and "eval · psnr" in html and "20.5" in html
+
+
+def test_a_failed_onnx_export_says_why_on_its_row_and_frees_the_button(window, qtbot, tmp_path):
+    save_pix2pix("facades")
+    window.ctx.store.refresh()
+    panel = window.show_panel("models", "facades")
+    assert not panel.onnx.isVisible()  # no empty row before the first export
+    errors = []
+    window.ctx.error_reported.connect(lambda title, message: errors.append((title, message)))
+    panel.export_onnx("facades", tmp_path / "f.onnx", "decoder")
+    qtbot.waitUntil(lambda: not panel.onnx_busy and bool(errors), timeout=30_000)
+    assert errors[0][0] == "The ONNX export failed" and "has no part 'decoder'" in errors[0][1]
+    status = panel.onnx.row.status
+    assert status.isVisible() and status.text() == f"ONNX export failed: {errors[0][1]}"
+    assert not panel.onnx.row.bar.isVisible() and not panel.onnx.row.cancel_button.isVisible()
+    assert panel.onnx_button.isEnabled() and not (tmp_path / "f.onnx").exists()

@@ -7,10 +7,13 @@ import time
 
 import pytest
 from gui_helpers import screenshot, window_fixture  # noqa: F401  (the window fixture)
-from train_helpers import paired_folders, unpaired_folders
+from train_helpers import paired_folders, tiny_config, unpaired_folders
 
+from studio.cli.main import build_parser
+from studio.cli.train import train_options
 from studio.core.store import ModelStore
-from studio.core.train.job import read_run, run_dir
+from studio.core.train.job import read_run, run_dir, train_job
+from studio.core.train.presets import run_config
 from studio.gui import dialogs
 
 pytestmark = pytest.mark.timeout(180)
@@ -104,7 +107,7 @@ def test_pix2pix_from_the_panel_pairs_by_name_and_feeds_the_paired_panel(window,
     qtbot.waitUntil(lambda: panel.state == "idle", timeout=10_000)
     form = panel.form
     form.name.setText("colorize-tuned")
-    form.base_model.setCurrentIndex(form.base_model.findData("colorize"))  # fine-tune the model just made
+    form.base_model_combo.setCurrentIndex(form.base_model_combo.findData("colorize"))  # fine-tune the model just made
     form.size.setValue(64)  # another size: the generator is the base model's, whatever the preset says
     with qtbot.waitSignal(panel.run_finished, timeout=90_000) as finished:
         panel.start()
@@ -150,3 +153,25 @@ def test_closing_while_training_asks_then_stops_with_a_checkpoint(window, qtbot,
     status = read_run(run_dir("long run"))
     assert status["state"] == "cancelled" and status["resumable"] and 1 <= status["step"] < 5000
     assert (run_dir("long run") / "checkpoint.pt").is_file()
+
+
+def test_the_form_and_the_command_line_make_the_same_run_config(window, qtbot, tmp_path):
+    a, b = unpaired_folders(tmp_path, junk=False)
+    store = ModelStore()
+    for _ in train_job(tiny_config("cyclegan", "base", a, b, max_steps=1)):
+        pass
+    window.ctx.store.refresh()
+    panel = window.show_panel("train")
+    configure(panel, "cyclegan", "tuned", 7, a, b)
+    panel.form.epochs.setValue(5)
+    panel.form.device.setCurrentIndex(panel.form.device.findData("cpu"))
+    panel.form.base_model_combo.setCurrentIndex(panel.form.base_model_combo.findData("base"))
+    assert panel.form.base_model() == "base"
+    form = run_config("cyclegan", "tuned", panel.form.preset.currentData(), panel.form.options(),
+                      panel.form.base_model(), store)
+    args = build_parser().parse_args(["train", "cyclegan", "--a", str(a), "--b", str(b), "--name", "tuned",
+                                      "--preset", "fast", "--size", "32", "--max-steps", "7", "--preview-every", "2",
+                                      "--epochs", "5", "--device", "cpu", "--from", "base"])
+    cli = run_config(args.kind, args.name, args.preset, train_options(args), args.from_model, store)
+    assert form.to_dict() == cli.to_dict()
+    assert form.generator["params"] == store.get("base").card["networks"]["G_A"]["params"] and form.lr == 5e-5

@@ -11,6 +11,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QImage
 
 from studio.core.images import read_image
+from studio.core.jobs import Progress
 from studio.core.store import ModelStore
 from studio.core.translate import Translator
 from studio.gui.qimages import array_from_qimage, make_picture
@@ -37,10 +38,10 @@ def test_paired_panel_translates_a_dropped_photo_at_native_size_blends_saves_and
     # exactly what the engine computes for this photo
     np.testing.assert_array_equal(result.pixels, engine_output("sketcher", read_image(path).rgb))
     assert panel.view.after is result.picture and panel.view.before is panel.opened.picture
-    assert "90×70" in panel.info.text() and "sketcher" in panel.info.text()
+    assert "90×70" in panel.live.info.text() and "sketcher" in panel.live.info.text()
 
     panel.blend_slider.setValue(40)
-    assert panel.view.blend == pytest.approx(0.4) and panel.blend_value.text() == "40%"
+    assert panel.view.blend == pytest.approx(0.4) and panel.output.blend_value.text() == "40%"
     target = tmp_path / "out" / "portrait_sketch.webp"
     with qtbot.waitSignal(panel.saved, timeout=20_000):
         panel.save_result(target)
@@ -76,7 +77,7 @@ def test_unpaired_panel_runs_both_directions_and_a_new_request_cancels_the_stale
     shown = []
     panel.result_shown.connect(shown.append)
     panel.translate()  # a2b again...
-    stale = panel._run_slot.current
+    stale = panel.live.slot.current
     panel.select_model("photo2painting", "b2a")  # ...replaced at once by the other direction
     qtbot.waitUntil(lambda: panel.is_idle() and not stale.isRunning(), timeout=60_000)
     assert stale.control.cancelled
@@ -85,7 +86,7 @@ def test_unpaired_panel_runs_both_directions_and_a_new_request_cancels_the_stale
     assert panel.view.after is panel.result.picture
 
     panel.view.set_mode("side")
-    assert panel.mode_group.checkedButton().property("mode") == "side"  # the toolbar follows the view
+    assert panel.live.mode_group.checkedButton().property("mode") == "side"  # the toolbar follows the view
     screenshot(window, "gui-translate-unpaired")
 
 
@@ -95,24 +96,27 @@ def test_a_tiled_translation_shows_its_progress_and_esc_stops_it(window, qtbot, 
     panel = window.show_panel("translate_unpaired")
     panel.set_tile(256)
     path = write_photo(tmp_path / "wide.png", "astronaut", (1024, 768))  # 12 tiles of 256 px
-    busy_texts = []
-    panel._run_slot.progress.connect(lambda _d: busy_texts.append(panel.view._busy))
-    with qtbot.waitSignal(panel._run_slot.progress, timeout=60_000):
+    busy_texts, reported = [], []
+    panel.live.slot.progress.connect(lambda _d: busy_texts.append(panel.view._busy))
+    panel.live.slot.progress.connect(reported.append)
+    with qtbot.waitSignal(panel.live.slot.progress, timeout=60_000):
         panel.open_image(path)
-    worker = panel._run_slot.current
+    worker = panel.live.slot.current
     screenshot(window, "gui-translate-tiled-progress")
     panel.view.setFocus()
     qtbot.keyClick(panel.view, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: panel.is_idle() and not worker.isRunning(), timeout=60_000)
     assert worker.outcome == "cancelled" and panel.result is None
     assert any("%" in text and "Esc" in text for text in busy_texts)
+    # the translator's own tile progress, as it reports it: no rescaling on the way
+    assert reported and all(isinstance(p, Progress) and 0 <= p.done <= p.total > 1 for p in reported)
     assert panel.view._busy == ""
 
     with qtbot.waitSignal(panel.result_shown, timeout=120_000):
         panel.translate()
     expected = Translator(ModelStore().load("photo2painting"), device="cpu").translate_array(read_image(path).rgb, tile=256)
     np.testing.assert_array_equal(panel.result.pixels, uint8(expected))
-    assert panel.result.tile == 256 and "256-px tiles" in panel.info.text()
+    assert panel.result.tile == 256 and "256-px tiles" in panel.live.info.text()
 
 
 def test_folder_translation_reports_progress_skips_unreadable_files_and_cancels(window, qtbot, tmp_path):
@@ -124,7 +128,7 @@ def test_folder_translation_reports_progress_skips_unreadable_files_and_cancels(
         write_photo(source / ("sub" if k == 2 else "") / f"{name}.jpg", name, (48 + 8 * k, 40))
     (source / "broken.jpg").write_text("not a photo")
     progress = []
-    panel._folder_slot.progress.connect(progress.append)
+    panel.folder.slot.progress.connect(progress.append)
     with qtbot.waitSignal(panel.folder_done, timeout=60_000) as done:
         panel.translate_folder(source, tmp_path / "out")
     summary = done.args[0]
@@ -133,9 +137,10 @@ def test_folder_translation_reports_progress_skips_unreadable_files_and_cancels(
     for k, name in enumerate(("astronaut", "coffee", "rocket")):
         out = read_image(tmp_path / "out" / ("sub" if k == 2 else "") / f"{name}.jpg")
         assert out.size == (48 + 8 * k, 40)
-    assert progress[-1]["done"] == progress[-1]["total"] == 4
-    assert "3 images" in panel.folder_status.text() and "1 skipped" in panel.folder_status.text()
-    assert panel.folder_details.isVisible() and not panel.folder_cancel.isVisible()
+    assert all(isinstance(p, Progress) for p in progress)
+    assert progress[-1].done == progress[-1].total == 4 and progress[-1].fraction == 1.0
+    assert "3 images" in panel.folder.row.status.text() and "1 skipped" in panel.folder.row.status.text()
+    assert panel.folder.details_button.isVisible() and not panel.folder.row.cancel_button.isVisible()
 
     many = tmp_path / "many"
     for k in range(12):
@@ -144,7 +149,7 @@ def test_folder_translation_reports_progress_skips_unreadable_files_and_cancels(
         panel.translate_folder(many, tmp_path / "out2")
         panel.cancel_folder()
     assert done.args[0]["cancelled"] and len(done.args[0]["written"]) < 12
-    assert panel.folder_status.text().startswith("Cancelled after")
+    assert panel.folder.row.status.text().startswith("Cancelled after")
 
 
 def _solid(color: str, size: tuple[int, int] = (200, 100)) -> QImage:

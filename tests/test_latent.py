@@ -18,7 +18,7 @@ from studio.cli import main
 from studio.core import latent, nets
 from studio.core.errors import StudioError
 from studio.core.images import read_image, write_image
-from studio.core.jobs import Control
+from studio.core.jobs import Control, Finished, Item, Log, Losses, Preview, Progress, run
 from studio.core.nets.flow import (
     FlowDecoder,
     FlowEncoder,
@@ -29,9 +29,8 @@ from studio.core.nets.flow import (
 )
 from studio.core.nets.vae import gaussian_nll, kl_to_unit_gaussian
 from studio.core.store import ModelStore
-from studio.core.train.config import preset
 from studio.core.train.job import train_job
-from studio.core.train.latent_trainers import latent_preset
+from studio.core.train.presets import latent_preset, preset
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -170,7 +169,7 @@ def test_kl_and_gaussian_likelihood_match_hand_computations():
 
 
 def test_beta_weights_the_kl_term_of_the_vae_objective():
-    from studio.core.train.latent_trainers import VAETrainer
+    from studio.core.train.vae import VAETrainer
 
     batch = {"A": torch.rand(4, 3, 32, 32) * 2 - 1}
     losses = {}
@@ -286,15 +285,17 @@ def install(trained, kind: str) -> None:
 @pytest.mark.parametrize("kind", ["vae", "flow"])
 def test_training_skips_junk_publishes_and_records_held_out_metrics(trained, kind):
     events = trained["events"][kind]
-    logs = " ".join(e.data["message"] for e in events if e.kind == "log")
+    # skipped files are reported as log lines or as skipped items
+    logs = " ".join([e.message for e in events if isinstance(e, Log)]
+                    + [f"{e.path}: {e.error}" for e in events if isinstance(e, Item) and e.skipped])
     assert "notes.png" in logs and "empty.jpg" in logs
-    assert events[-1].kind == "finished" and events[-1].data["model"] == f"tiny-{kind}"
-    assert [e.data["step"] for e in events if e.kind == "losses"] == list(range(1, 9))
-    losses = [e.data["values"] for e in events if e.kind == "losses"]
+    assert isinstance(events[-1], Finished) and events[-1].value["model"] == f"tiny-{kind}"
+    assert [e.step for e in events if isinstance(e, Losses)] == list(range(1, 9))
+    losses = [e.values for e in events if isinstance(e, Losses)]
     assert all(math.isfinite(v) for step in losses for v in step.values())
-    previews = [e for e in events if e.kind == "preview"]
+    previews = [e for e in events if isinstance(e, Preview)]
     s = SIZE[kind]
-    assert [p.data["step"] for p in previews] == [4, 8] and previews[0].data["image"].shape == (3 * s, 3 * s, 3)
+    assert [p.step for p in previews] == [4, 8] and previews[0].image.shape == (3 * s, 3 * s, 3)
     info = trained["store"].get(f"tiny-{kind}")
     card = info.card
     assert card["kind"] == kind and list(card["networks"]) == [kind] and card["image_size"] == s
@@ -347,11 +348,21 @@ def test_interpolation_endpoints_and_snapped_blends_are_the_reconstructions(trai
     anchors = renderer.anchors(files)
     assert len(renderer.cache) == 3 and torch.equal(renderer.anchors(files[:1])[0], anchors[0])
     for mode in latent.MODES:
-        frame = renderer.render(anchors, [0, 1, 0], mode)
+        frame = renderer.render(latent.Scene(tuple(anchors), (0, 1, 0), mode))
         assert frame.dtype == np.uint8 and frame.shape == (SIZE[kind], SIZE[kind], 3)
         assert np.abs(frame.astype(int) - latent.to_rgb8(recon[1]).astype(int)).max() <= 1
-    half = renderer.render(anchors, [1, 1, 0], "linear")
-    assert not np.array_equal(half, renderer.render(anchors, [1, 0, 0], "linear"))
+    half = renderer.render(latent.Scene(tuple(anchors), (1, 1, 0), "linear"))
+    assert not np.array_equal(half, renderer.render(latent.Scene(tuple(anchors), (1, 0, 0), "linear")))
+    # the scene's parts, exactly as the engine's arithmetic composes them
+    direction = anchors[2] - anchors[0]
+    moved = latent.Scene(tuple(anchors), (1, 1, 0), "spherical", directions=(direction,), amounts=(0.5,))
+    expected = latent.blend(anchors, (1, 1, 0), "spherical") + 0.5 * direction
+    assert torch.equal(renderer.latent(moved), expected)
+    assert np.array_equal(renderer.render(moved), latent.to_rgb8(model.decode(expected)[0]))
+    sample = latent.Scene(sample=(0.6, 7))
+    assert np.array_equal(renderer.render(sample), latent.to_rgb8(model.sample(1, 0.6, seed=7))[0])
+    strip = renderer.strip(anchors[0], anchors[1], 4, "spherical")
+    assert torch.equal(strip, model.decode(latent.path(anchors[:2], 4, "spherical")))
 
 
 @pytest.mark.parametrize("kind", ["vae", "flow"])
@@ -394,8 +405,15 @@ def test_attribute_direction_and_its_file(trained, tmp_path):
     with pytest.raises(StudioError, match="does not fit"):
         latent.load_direction(path, load(trained, "flow"))
     events = list(latent.encode_folder_job(model, without_dir))
-    assert [e.data["path"].endswith("broken.png") for e in events if e.kind == "item"] == [True]
-    assert len(events[-1].data["paths"]) == 8
+    assert all(isinstance(e, (Progress, Item, Finished)) for e in events)
+    skipped = [e for e in events if isinstance(e, Item)]
+    assert [e.path.endswith("broken.png") and e.skipped for e in skipped] == [True]
+    assert isinstance(events[-1], Finished) and len(events[-1].value["paths"]) == 8
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress[0].done == 0 and progress[-1].done == progress[-1].total == 9
+    found = run(latent.folder_directions_job(model, without_dir, 3))
+    assert found["count"] == 8 and found["directions"].shape == (3, model.latent_dim)
+    assert [p.endswith("broken.png") for p, _ in found["failed"]] == [True]
     control = Control()
     control.cancel()
     with pytest.raises(StudioError, match="cancelled"):
@@ -429,7 +447,7 @@ def test_latent_operations_refuse_translation_models_and_wrong_shapes(trained):
 # -- resume ------------------------------------------------------------------------------------------------------
 
 def _losses(events):
-    return [e.data["values"] for e in events if e.kind == "losses"]
+    return [e.values for e in events if isinstance(e, Losses)]
 
 
 def test_flow_resume_after_cancel_equals_an_uninterrupted_run(tmp_path):
@@ -439,9 +457,9 @@ def test_flow_resume_after_cancel_equals_an_uninterrupted_run(tmp_path):
     first = []
     for event in train_job(tiny_latent_config("flow", "split", folder, max_steps=7), control=control):
         first.append(event)
-        if event.kind == "losses" and event.data["step"] == 3:
+        if isinstance(event, Losses) and event.step == 3:
             control.cancel()
-    assert first[-1].data["cancelled"]
+    assert isinstance(first[-1], Finished) and first[-1].value["cancelled"]
     rest = list(train_job(resume="split"))
     assert _losses(first) + _losses(rest) == _losses(full)  # exact: the init flag, warm-up and RNG all resume
     store = ModelStore()

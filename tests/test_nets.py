@@ -13,6 +13,7 @@ from studio.core.errors import ArchitectureMismatchError, ModelError
 from studio.core.nets import (
     REFERENCE_PRESETS,
     MobileResnetGenerator,
+    Network,
     ResnetGenerator,
     UnetGenerator,
     architectures,
@@ -56,7 +57,7 @@ def test_reference_resnet_loads_strictly_and_matches(blocks: int) -> None:
     sd = ref.state_dict()
     assert f"model.{17 + blocks}.weight" in sd and "model.10.conv_block.5.weight" in sd
     net = import_reference(sd)
-    assert isinstance(net, ResnetGenerator)
+    assert type(net) is ResnetGenerator  # not its mobile subclass
     assert net.config["n_blocks"] == blocks and net.config["ngf"] == 64
     assert set(net.state_dict()) == set(sd)
     assert_same_output(net, ref, image(256, 256))
@@ -188,6 +189,31 @@ def test_mobile_keys_are_not_taken_for_reference_resnet() -> None:
         detect_generator(MobileResnetGenerator(ngf=4, n_blocks=2).state_dict())
 
 
+def test_mobile_generator_is_the_resnet_generator_with_separable_blocks() -> None:
+    ref, mobile = ResnetGenerator(ngf=4, n_blocks=2), MobileResnetGenerator(ngf=4, n_blocks=2)
+    assert ref.arch == "resnet_generator" and mobile.arch == "mobile_resnet_generator"
+    assert ResnetGenerator().config["ngf"] == 64 and MobileResnetGenerator().config["ngf"] == 16
+
+    def outside_blocks(net: nn.Module) -> dict:
+        return {k: v.shape for k, v in net.state_dict().items() if ".conv_block." not in k}
+
+    assert outside_blocks(mobile) == outside_blocks(ref)
+    # The shipped fast models' keys: depthwise 3x3, norm, pointwise 1x1 in place of each plain conv.
+    sd = mobile.state_dict()
+    assert [k for k in sd if k.startswith("model.10.")] == [
+        "model.10.conv_block.1.0.weight",
+        "model.10.conv_block.1.0.bias",
+        "model.10.conv_block.1.2.weight",
+        "model.10.conv_block.1.2.bias",
+        "model.10.conv_block.5.0.weight",
+        "model.10.conv_block.5.0.bias",
+        "model.10.conv_block.5.2.weight",
+        "model.10.conv_block.5.2.bias",
+    ]
+    assert sd["model.10.conv_block.1.0.weight"].shape == (16, 1, 3, 3)
+    assert sd["model.10.conv_block.1.2.weight"].shape == (16, 16, 1, 1)
+
+
 def test_not_a_state_dict() -> None:
     with pytest.raises(ArchitectureMismatchError, match="non-tensor values at 'epoch'"):
         clean_state_dict({"epoch": 3, "model.1.weight": torch.zeros(1)})
@@ -213,7 +239,7 @@ def test_every_architecture_is_covered() -> None:
 @pytest.mark.parametrize("arch", sorted(SMALL))
 def test_config_round_trip(arch: str) -> None:
     net = build(arch, SMALL[arch])
-    assert net.arch == arch
+    assert isinstance(net, Network) and net.arch == arch == type(net).arch
     config = json.loads(json.dumps(net.config))  # the card stores it as JSON
     assert config.items() >= SMALL[arch].items()
     again = build(arch, config)

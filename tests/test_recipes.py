@@ -11,8 +11,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "recipes"))
 
-import starter_data  # noqa: E402
-import starter_models  # noqa: E402
+import starter_data
+import starter_models
 
 
 def _images(folder: Path) -> dict[str, np.ndarray]:

@@ -152,7 +152,7 @@ def test_safetensors_export_round_trip_keeps_card_and_weights(tmp_path):
 
 
 def test_store_writes_are_atomic(tmp_path, monkeypatch):
-    from studio.core import store as store_module
+    from studio.core.store import store as store_module
 
     net = nets.build("resnet_generator", {"ngf": 8, "n_blocks": 1})
     card = new_card("pix2pix", {"G": ("resnet_generator", net.config)})
@@ -217,3 +217,16 @@ def test_example_files_travel_with_the_model_and_stay_inside_its_folder(tmp_path
     with pytest.raises(StoreError, match="outside"):
         store.save("escape", card, {"G": weights}, files={"../escaped.png": example})
     assert not (store.user_dir / "escaped.png").exists() and not store.exists("escape")
+
+
+def test_an_import_plan_reads_and_describes_without_writing(tmp_path):
+    from studio.core.store import import_plan
+
+    _reference_checkpoint(tmp_path / "latest_net_G_A.pth", blocks=6, ngf=16, seed=1)
+    _reference_checkpoint(tmp_path / "latest_net_G_B.pth", blocks=6, ngf=16, seed=2)
+    name, card, state_dicts = import_plan(tmp_path / "latest_net_G_A.pth", None, None, None)
+    assert name == tmp_path.name  # a reference "latest_net_G_A" is named after its folder
+    assert card["kind"] == "cyclegan" and sorted(state_dicts) == ["G_A", "G_B"]
+    assert [f["file"] for f in card["provenance"]["files"]] == ["latest_net_G_A.pth", "latest_net_G_B.pth"]
+    assert card["provenance"]["reference_arch"] == {"G_A": "resnet_6blocks", "G_B": "resnet_6blocks"}
+    assert not ModelStore().user_dir.exists() or list(ModelStore().user_dir.iterdir()) == []

@@ -12,12 +12,12 @@ import torch
 from conftest import photo
 from train_helpers import kill_then_resume, paired_folders, tiny_config, unpaired_folders
 
-from studio.core.jobs import Control
+from studio.core.jobs import Checkpoint, Control, Finished, Log, Losses, Preview
 from studio.core.store import ModelStore
-from studio.core.train.config import preset
 from studio.core.train.data import DataError
 from studio.core.train.job import RunError, list_runs, train_job
 from studio.core.train.losses import GANLoss, ImagePool, gradient_penalty
+from studio.core.train.presets import preset
 from studio.core.translate import Translator
 
 
@@ -28,14 +28,14 @@ def run(events):
 def test_cyclegan_trains_on_real_photos_skips_junk_and_publishes(tmp_path):
     a, b = unpaired_folders(tmp_path)
     events = run(train_job(tiny_config("cyclegan", "horse2zebra", a, b)))
-    logs = " ".join(e.data["message"] for e in events if e.kind == "log")
+    logs = " ".join(e.message for e in events if isinstance(e, Log))
     assert "notes.png" in logs and "empty.jpg" in logs
-    assert events[-1].kind == "finished" and events[-1].data["model"] == "horse2zebra"
-    steps = [e.data["step"] for e in events if e.kind == "losses"]
+    assert isinstance(events[-1], Finished) and events[-1].value["model"] == "horse2zebra"
+    steps = [e.step for e in events if isinstance(e, Losses)]
     assert steps == [1, 2, 3, 4, 5, 6]
-    previews = [e for e in events if e.kind == "preview"]
-    assert [p.data["step"] for p in previews] == [3, 6]
-    assert previews[0].data["image"].shape == (3 * 32, 6 * 32, 3)  # 3 samples; A, G_A(A), rec, B, G_B(B), rec
+    previews = [e for e in events if isinstance(e, Preview)]
+    assert [p.step for p in previews] == [3, 6]
+    assert previews[0].image.shape == (3 * 32, 6 * 32, 3)  # 3 samples; A, G_A(A), rec, B, G_B(B), rec
     info = ModelStore().get("horse2zebra")
     prov = info.card["provenance"]
     assert prov["source"] == "training" and prov["steps"] == 6 and prov["images"] == {"A": 6, "B": 6}
@@ -51,7 +51,7 @@ def test_cyclegan_trains_on_real_photos_skips_junk_and_publishes(tmp_path):
 def test_pix2pix_trains_on_folders_matched_by_name_and_on_side_by_side_pairs(tmp_path):
     a, b = paired_folders(tmp_path)
     events = run(train_job(tiny_config("pix2pix", "colorize", a, b, max_steps=3)))
-    assert events[-1].data["model"] == "colorize"
+    assert events[-1].value["model"] == "colorize"
     assert ModelStore().get("colorize").card["provenance"]["images"]["pairs"] == 8
     side = tmp_path / "ab"
     side.mkdir()
@@ -64,11 +64,11 @@ def test_pix2pix_trains_on_folders_matched_by_name_and_on_side_by_side_pairs(tmp
         both.paste(right, (left.width, 0))
         both.save(side / f.name)
     events = run(train_job(tiny_config("pix2pix", "colorize-ab", pairs=str(side), max_steps=2)))
-    assert events[-1].data["model"] == "colorize-ab"
+    assert events[-1].value["model"] == "colorize-ab"
 
 
 def _losses(events):
-    return [e.data["values"] for e in events if e.kind == "losses"]
+    return [e.values for e in events if isinstance(e, Losses)]
 
 
 @pytest.mark.parametrize("kind", ["cyclegan", "pix2pix"])
@@ -79,9 +79,9 @@ def test_resume_after_k_steps_equals_an_uninterrupted_run_step_for_step(tmp_path
     first = []
     for event in train_job(tiny_config(kind, "split", *folders, max_steps=7, pool_size=2), control=control):
         first.append(event)
-        if event.kind == "losses" and event.data["step"] == 3:
+        if isinstance(event, Losses) and event.step == 3:
             control.cancel()
-    assert first[-1].data["cancelled"] and any(e.kind == "checkpoint" and e.data["reason"] == "cancel" for e in first)
+    assert first[-1].value["cancelled"] and any(isinstance(e, Checkpoint) and e.reason == "cancel" for e in first)
     rest = run(train_job(resume="split"))
     assert _losses(first) + _losses(rest) == _losses(full)  # exact: same seed, CPU
     store = ModelStore()
@@ -122,11 +122,11 @@ def test_pause_writes_a_checkpoint_and_training_continues(tmp_path):
 
     for event in train_job(tiny_config("cyclegan", "paused", a, b, max_steps=4), control=control):
         seen.append(event)
-        if event.kind == "losses" and event.data["step"] == 2:
+        if isinstance(event, Losses) and event.step == 2:
             control.pause()
             threading.Timer(0.3, control.resume).start()
-    reasons = [e.data["reason"] for e in seen if e.kind == "checkpoint"]
-    assert reasons[0] == "pause" and seen[-1].data["step"] == 4 and not seen[-1].data["cancelled"]
+    reasons = [e.reason for e in seen if isinstance(e, Checkpoint)]
+    assert reasons[0] == "pause" and seen[-1].value["step"] == 4 and not seen[-1].value["cancelled"]
 
 
 def test_bad_folders_fail_before_training_and_leave_no_run(tmp_path, studio_home):
@@ -155,7 +155,7 @@ def test_fine_tuning_starts_from_the_store_model(tmp_path):
     run(train_job(tiny_config("cyclegan", "base", a, b, max_steps=2)))
     events = run(train_job(tiny_config("cyclegan", "tuned", a, b, max_steps=1, lr=0.0, from_model="base",
                                        keep_discriminators=True)))
-    assert any("fine-tuning from 'base'" in e.data.get("message", "") for e in events if e.kind == "log")
+    assert any("fine-tuning from 'base'" in e.message for e in events if isinstance(e, Log))
     base, tuned = ModelStore().load("base"), ModelStore().load("tuned")
     for role in ("G_A", "G_B"):  # lr 0: the weights stay those it started from
         for v, w in zip(base.networks[role].state_dict().values(), tuned.networks[role].state_dict().values(), strict=True):
@@ -221,3 +221,108 @@ def test_torchrun_trains_with_two_processes_on_gloo(tmp_path, studio_home):
     assert info.card["provenance"]["steps"] == 4
     log = (studio_home / "runs" / "ddp" / "log.txt").read_text()
     assert "3 steps per epoch" in log  # 6 images over 2 ranks × batch 1
+
+
+# -- one run config for both front ends ------------------------------------------------------------
+
+REPO_MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+
+
+def _cli_fine_tune(a, b, name: str, base: str, *extra: str) -> dict:
+    from studio.cli import main
+
+    assert main(["train", "cyclegan", "--a", str(a), "--b", str(b), "--name", name, "--from", base,
+                 "--preset", "fast", "--size", "32", "--max-steps", "1", "--workers", "0", "--device", "cpu",
+                 "-q", *extra]) == 0
+    tuned, source = ModelStore().get(name).card, ModelStore().get(base).card
+    assert tuned["provenance"]["from_model"] == base and tuned["provenance"]["steps"] == 1
+    assert tuned["provenance"]["config"]["lr"] == 5e-5  # the fine-tuning rate: no --lr given
+    for role in ("G_A", "G_B"):  # a one-direction import starts G_A; G_B trains the same architecture
+        assert tuned["networks"][role] == source["networks"].get(role, source["networks"]["G_A"])
+    return tuned
+
+
+def test_cli_fine_tunes_a_fast_preset_built_in_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("STUDIO_BUILTIN_MODELS", REPO_MODELS)
+    a, b = unpaired_folders(tmp_path, junk=False)
+    tuned = _cli_fine_tune(a, b, "poster-tuned", "photo to poster")
+    assert tuned["networks"]["G_A"]["arch"] == "mobile_resnet_generator"
+
+
+def test_cli_fine_tunes_a_model_imported_from_a_reference_resnet9_checkpoint(tmp_path):
+    from reference_arch import reference_resnet
+
+    from studio.core import nets
+
+    folder = tmp_path / "horse2zebra"
+    folder.mkdir()
+    torch.manual_seed(0)
+    ref = reference_resnet(ngf=8, blocks=9)
+    nets.init_weights(ref, "kaiming", gain=1.0)
+    torch.save(ref.state_dict(), folder / "latest_net_G_A.pth")
+    info = ModelStore().import_file(folder / "latest_net_G_A.pth", name="imported")
+    assert info.card["networks"]["G_A"]["params"]["n_blocks"] == 9
+    a, b = unpaired_folders(tmp_path, junk=False)
+    # The reference preset would train a 64-channel ResNet; the run trains the imported one's instead.
+    tuned = _cli_fine_tune(a, b, "imported-tuned", "imported", "--preset", "reference")
+    assert tuned["networks"]["G_A"]["arch"] == "resnet_generator"
+    assert tuned["networks"]["G_A"]["params"]["ngf"] == 8
+
+
+def test_run_config_rules_and_conflicts(tmp_path):
+    from studio.core.errors import StudioError
+    from studio.core.train.presets import FINE_TUNE_LR, run_config
+
+    a, b = unpaired_folders(tmp_path, junk=False)
+    run(train_job(tiny_config("cyclegan", "base", a, b, max_steps=1)))
+    run(train_job(tiny_config("pix2pix", "paired", *paired_folders(tmp_path), max_steps=1)))
+    folders = {"dir_a": str(a), "dir_b": str(b)}
+    c = run_config("cyclegan", "x", "fast", {**folders, "crop_size": 32, "epochs": 5, "load_size": None})
+    assert (c.n_epochs, c.n_epochs_decay, c.load_size, c.lr, c.from_model) == (3, 2, 36, 2e-4, None)
+    tuned = run_config("cyclegan", "y", "reference", folders, base_model="base")
+    assert tuned.generator == {"arch": "resnet_generator", "params": ModelStore().get("base").card["networks"]["G_A"]["params"]}
+    assert (tuned.lr, tuned.from_model) == (FINE_TUNE_LR, "base")
+    assert run_config("cyclegan", "y", "reference", {**folders, "lr": 1e-3}, base_model="base").lr == 1e-3
+    with pytest.raises(StudioError, match="a pix2pix model cannot start a cyclegan run"):
+        run_config("cyclegan", "z", "reference", folders, base_model="paired")
+    with pytest.raises(StudioError, match="but the options ask for"):
+        run_config("cyclegan", "z", "reference", {**folders, "generator": {"arch": "resnet_generator",
+                                                                             "params": {"n_blocks": 9}}}, base_model="base")
+    with pytest.raises(StudioError, match="not both"):
+        run_config("cyclegan", "z", "reference", {**folders, "epochs": 4, "n_epochs": 2})
+    with pytest.raises(StudioError, match="needs a model to start from"):
+        run_config("cyclegan", "z", "reference", {**folders, "keep_discriminators": True})
+    with pytest.raises(StudioError, match="no model named"):
+        run_config("cyclegan", "z", "reference", folders, base_model="missing")
+
+
+def test_a_config_saved_by_an_older_studio_still_loads():
+    from studio.core.train.config import TrainConfig
+
+    config = preset("cyclegan", "old", dir_a="a", dir_b="b")
+    saved = {**config.to_dict(), "a_field_since_removed": 3}
+    assert TrainConfig.from_dict(saved) == config
+
+
+def test_every_kind_has_a_trainer_and_a_preset():
+    from studio.core.train.kinds import TRAINERS
+    from studio.core.train.presets import KIND_PRESETS
+
+    assert set(TRAINERS) == set(KIND_PRESETS) == {"cyclegan", "pix2pix", "vae", "flow"}
+    assert all(trainer.kind == kind for kind, trainer in TRAINERS.items())
+
+
+def test_preview_grid_is_the_image_the_old_hand_made_grid_was():
+    from studio.core.train.base import preview_grid
+
+    def hand_made(columns):  # the grid previews were built with before torchvision's make_grid
+        rows = [torch.cat([col[i] for col in columns], dim=2) for i in range(columns[0].shape[0])]
+        grid = torch.cat(rows, dim=1).clamp(-1, 1)
+        return ((grid.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8)
+
+    g = torch.Generator().manual_seed(0)
+    for rows, cols, h, w in ((3, 6, 32, 32), (1, 3, 5, 7), (2, 2, 17, 9)):
+        columns = [torch.randn(rows, 3, h, w, generator=g) * 1.3 for _ in range(cols)]
+        assert np.array_equal(preview_grid(columns), hand_made(columns))
+    ramp = [torch.linspace(-1.2, 1.2, 3 * 4 * 999).view(4, 3, 1, 999)]  # every rounding boundary
+    assert np.array_equal(preview_grid(ramp), hand_made(ramp))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +11,9 @@ from conftest import photo, psnr
 from helpers import record_tile_stores, save_cyclegan, save_pix2pix
 from PIL import Image
 
+from studio.core import jobs
 from studio.core.images import read_image, to_uint8, write_image
-from studio.core.jobs import Control
+from studio.core.jobs import Control, Finished, Item, Progress
 from studio.core.paths import studio_home
 from studio.core.store import ModelStore
 from studio.core.translate import Translator, translate_job
@@ -149,14 +152,16 @@ def test_batch_job_skips_junk_and_translates_the_rest(cyclegan, tmp_path):
     translator = Translator(cyclegan, device="cpu")
     events = list(translate_job(translator, [src], tmp_path / "out"))
     finished = events[-1]
-    assert finished.kind == "finished"
-    assert sorted(p.split("/")[-1] for p, _ in finished.data["failed"]) == ["empty.jpg", "junk.png"]
+    assert isinstance(finished, Finished)
+    assert sorted(p.split("/")[-1] for p, _ in finished.value["failed"]) == ["empty.jpg", "junk.png"]
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*")) == [
         "a.jpg", "c.png", "sub/b.png",
     ]
     assert read_image(tmp_path / "out" / "sub" / "b.png").size == (40, 40)
-    progress = [e for e in events if e.kind == "progress"]
-    assert progress[-1].data["done"] == progress[-1].data["total"] == 5
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress[-1].done == progress[-1].total == 5
+    skipped = sorted(Path(e.path).name for e in events if isinstance(e, Item) and e.skipped)
+    assert skipped == ["empty.jpg", "junk.png"]
 
 
 def test_batch_job_can_be_cancelled(cyclegan, tmp_path):
@@ -166,11 +171,11 @@ def test_batch_job_can_be_cancelled(cyclegan, tmp_path):
     translator = Translator(cyclegan, device="cpu")
     written = []
     for event in translate_job(translator, [tmp_path / "in"], tmp_path / "out", control=control):
-        if event.kind == "item":
-            written.append(event.data["output"])
+        if isinstance(event, Item):
+            written.append(event.output)
             control.cancel()
         last = event
-    assert last.kind == "finished" and last.data["cancelled"]
+    assert isinstance(last, Finished) and last.value["cancelled"]
     assert len(written) == 1
 
 
@@ -231,7 +236,7 @@ def test_tiled_translation_reports_progress_and_can_be_cancelled_midway(cyclegan
     translator = Translator(cyclegan, "a2b", device="cpu")
     img = photo("coffee", (384, 256))
     fractions = []
-    translator.translate_array(img, tile=128, on_progress=fractions.append)
+    jobs.run(translator.array_steps(img, tile=128), on_event=lambda p: fractions.append(p.fraction))
     assert len(fractions) > 10 and fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
 
     monkeypatch.setattr("studio.core.translate.tiling.CPU_CACHE_BUDGET", 0)  # a temporary file to let go of
@@ -239,13 +244,13 @@ def test_tiled_translation_reports_progress_and_can_be_cancelled_midway(cyclegan
     control = Control()
     seen = []
 
-    def cancel_at_a_third(fraction):
-        seen.append(fraction)
-        if fraction > 0.33:
+    def cancel_at_a_third(progress):
+        seen.append(progress.fraction)
+        if progress.fraction > 0.33:
             control.cancel()
 
     with pytest.raises(Cancelled):
-        translator.translate_array(img, tile=128, control=control, on_progress=cancel_at_a_third)
+        jobs.run(translator.array_steps(img, tile=128), on_event=cancel_at_a_third, control=control)
     assert seen[-1] < 0.5
     assert any(s.was_on_disk for s in opened) and all(s._file is None for s in opened)
     assert all(n.mode == "local" for n in image_norms(translator.net))
@@ -257,13 +262,13 @@ def test_batch_job_reports_progress_inside_a_tiled_photo_and_cancels_there(cycle
     control = Control()
     parts = []
     for event in translate_job(translator, [tmp_path / "big.png"], tmp_path / "out.png", tile=128, control=control):
-        if event.kind == "progress" and "part" in event.data:
-            parts.append(event.data["part"])
+        if isinstance(event, Progress) and event.part:
+            parts.append(event.part)
             if len(parts) == 5:
                 control.cancel()
         last = event
     assert len(parts) == 5 and 0 < parts[0] < parts[-1] < 1
-    assert last.kind == "finished" and last.data["cancelled"] and not last.data["written"]
+    assert isinstance(last, Finished) and last.value["cancelled"] and not last.value["written"]
     assert not (tmp_path / "out.png").exists()
 
 
@@ -290,7 +295,7 @@ def test_every_supported_format_translates_at_its_own_size(cyclegan, tmp_path):
     exif[0x0112] = 6  # rotate 90° on display: the photo is 30 wide and 45 high as people see it
     base.save(src / "rotated.jpg", exif=exif.tobytes())
     events = list(translate_job(Translator(cyclegan, device="cpu"), [src], tmp_path / "out"))
-    assert events[-1].data["failed"] == []
+    assert events[-1].value["failed"] == []
     for f in sorted(src.iterdir()):
         expected = (30, 45) if f.name == "rotated.jpg" else (45, 30)
         out = tmp_path / "out" / (f.stem + (".png" if f.suffix == ".gif" else f.suffix))

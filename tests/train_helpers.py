@@ -8,7 +8,7 @@ import numpy as np
 from conftest import photo
 
 from studio.core.images import write_image
-from studio.core.train.config import preset
+from studio.core.train.presets import preset
 
 A_PHOTOS = ("astronaut", "coffee", "rocket")
 B_PHOTOS = ("chelsea", "hubble_deep_field", "immunohistochemistry")

@@ -34,7 +34,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from studio.core.evaluate import evaluate_job, summary_lines
+    from studio.core.evaluate import evaluate_job
+    from studio.core.report import eval_lines
 
     from .progress import render
 
@@ -47,7 +48,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    for line in summary_lines(summary["model"], summary["metrics"]):
+    for line in eval_lines(summary["model"], summary["metrics"]):
         print(line)
     if summary.get("card_updated"):
         print(f"written to the card of {summary['model']} (metrics.eval)")

@@ -67,12 +67,15 @@ def register(sub: Any) -> None:
 
 def register_bench(bsub: Any) -> None:
     """Add ``studio bench latent`` next to ``studio bench train``."""
-    p = bsub.add_parser("latent", help="frames per second of the latent canvas's render path (blend + decode + RGB)")
+    p = bsub.add_parser("latent", help="frames per second of the latent canvas's render path "
+                                       "(the engine Renderer the canvas calls: blend + directions + decode + RGB)")
     _model_args(p)
     p.add_argument("--frames", type=int, default=300, help="frames to time (300)")
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--anchors", type=int, default=4, help="latents blended per frame (4: a bilinear pad)")
     p.add_argument("--mode", choices=MODES, default="linear")
+    p.add_argument("--directions", type=int, default=0,
+                   help="directions moved along per frame, as the canvas's PCA sliders do (0)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=cmd_bench_latent)
 
@@ -180,7 +183,7 @@ def cmd_bench_latent(args: argparse.Namespace) -> int:
     import torch
 
     from studio.core import device as devices
-    from studio.core.latent import Renderer
+    from studio.core.latent import Renderer, Scene, principal_directions
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -188,16 +191,24 @@ def cmd_bench_latent(args: argparse.Namespace) -> int:
     renderer = Renderer(model)
     threads = torch.get_num_threads()
     print(f"device: {devices.describe(model.device)} ({threads} CPU threads); model {model.name!r}: {model.kind}, "
-          f"{model.image_size} px, {model.latent_dim}-d latents; {args.anchors} anchors, {args.mode} blend; "
+          f"{model.image_size} px, {model.latent_dim}-d latents; {args.anchors} anchors, {args.mode} blend, "
+          f"{args.directions} directions; "
           f"{args.frames} frames after {args.warmup} warm-up", file=sys.stderr)
     decode_ms, source = _vae64_decode_ms(model, args.frames, args.warmup)
     print(f"vae decode 64x64: {source}", file=sys.stderr)
-    anchors = model.sample_latents(args.anchors, seed=0)
+    # What the canvas hands its render worker: K anchor latents, the pad's weights, the directions in use.
+    anchors = tuple(model.sample_latents(args.anchors, seed=0))
+    directions: tuple = ()
+    if args.directions:
+        axes, _ = principal_directions(model.sample_latents(max(args.directions + 1, 8), seed=1), args.directions)
+        directions = tuple(axes)
     frame_times = []
     for i in range(args.warmup + args.frames):
-        weights = _cursor_weights(i, args.anchors)
+        amounts = tuple(0.5 * math.sin(i / 13 + k) for k in range(len(directions)))
+        scene = Scene(anchors, tuple(_cursor_weights(i, args.anchors)), args.mode, directions=directions,
+                      amounts=amounts)
         start = time.perf_counter()
-        frame = renderer.render(anchors, weights, args.mode)
+        frame = renderer.render(scene)
         _sync(model.device)
         if i >= args.warmup:
             frame_times.append(time.perf_counter() - start)
@@ -227,7 +238,7 @@ def _vae64_decode_ms(model, frames: int, warmup: int) -> tuple[float, str]:
     import torch
 
     from studio.core import nets
-    from studio.core.train.latent_trainers import latent_preset
+    from studio.core.train.presets import latent_preset
 
     if model.kind == "vae" and model.image_size == 64:
         decoder, source = model.decoder_module(), f"the decoder of {model.name!r}"

@@ -6,11 +6,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from studio.core import report
 from studio.core.errors import StudioError
 
 from .progress import render
+
+if TYPE_CHECKING:
+    from studio.core.store import ModelStore
 
 
 def register(sub: Any) -> None:
@@ -44,64 +48,44 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_models_export)
 
 
-def _store():
+def open_store() -> ModelStore:
+    """The store, imported when a command runs: ``studio --help`` should not wait for torch."""
     from studio.core.store import ModelStore
 
     return ModelStore()
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
-    models = _store().list()
+    models = open_store().list()
     if args.json:
         print(json.dumps([m.summary() for m in models], indent=2))
         return 0
     if not models:
         print("no models yet: import one with `studio models import FILE`")
         return 0
-    rows = [("NAME", "KIND", "DOMAINS", "DIRECTIONS", "SIZE", "WHERE")]
-    for m in models:
-        rows.append((
-            m.name, m.kind, f"{m.domains.get('A', 'A')} ↔ {m.domains.get('B', 'B')}",
-            ",".join(m.directions()) or "-", f"{m.size_bytes / 1e6:.1f} MB", "built-in" if m.builtin else "user",
-        ))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    for line in report.columns(report.list_rows(models)):
+        print(line)
     return 0
 
 
 def cmd_models_show(args: argparse.Namespace) -> int:
-    info = _store().get(args.name)
+    info = open_store().get(args.name)
     if args.json:
         print(json.dumps({**info.card, "path": str(info.path), "builtin": info.builtin}, indent=2))
         return 0
-    card = info.card
-    print(f"{info.name}  ({card['kind']}, {'built-in' if info.builtin else 'user'} model)")
-    print(f"  folder:     {info.path}")
-    print(f"  domains:    A = {info.domains.get('A')}, B = {info.domains.get('B')}")
-    print(f"  image size: {card.get('image_size')}")
-    print(f"  created:    {card.get('created', '?')}")
-    for role, spec in card["networks"].items():
-        params = ", ".join(f"{k}={v}" for k, v in spec["params"].items())
-        print(f"  {role:<10}  {spec['arch']}({params})")
-    if card.get("description"):
-        print(f"  about:      {card['description']}")
-    for section in ("provenance", "metrics"):
-        if card.get(section):
-            print(f"  {section}:")
-            for line in json.dumps(card[section], indent=2).splitlines()[1:-1]:
-                print(f"  {line}")
+    for line in report.card_lines(info):
+        print(line)
     return 0
 
 
 def cmd_models_import(args: argparse.Namespace) -> int:
-    info = _store().import_file(args.path, name=args.name, pair=args.pair, kind=args.kind)
+    info = open_store().import_file(args.path, name=args.name, pair=args.pair, kind=args.kind)
     print(f"imported {info.name} ({info.kind}; directions: {', '.join(info.directions())})")
     return 0
 
 
 def cmd_models_remove(args: argparse.Namespace) -> int:
-    store = _store()
+    store = open_store()
     info = store.get(args.name)
     if not args.yes and sys.stdin.isatty():
         answer = input(f"remove model {info.name!r} ({info.path})? [y/N] ")
@@ -117,7 +101,7 @@ def cmd_models_export(args: argparse.Namespace) -> int:
     if args.format == "safetensors":
         if args.direction or args.part:
             raise StudioError("--direction and --part are for --format onnx; a safetensors export holds the whole model")
-        out = _store().export_safetensors(args.name, Path(args.output))
+        out = open_store().export_safetensors(args.name, Path(args.output))
         print(f"exported {args.name} to {out}")
         return 0
     from studio.core.export import export_onnx_job
@@ -127,13 +111,7 @@ def cmd_models_export(args: argparse.Namespace) -> int:
     done = render(export_onnx_job(args.name, args.output, args.direction or args.part), quiet=args.quiet)
     if done.get("cancelled"):
         return 1
-    print(f"exported {done['model']} {done['part']} to {done['path']} (ONNX opset {done['opset']}, "
-          f"{done['bytes'] / 1e6:.1f} MB; onnx.checker passed)")
-    if done["max_abs_diff"] is None:
-        print(f"not verified: {done['note']}", file=sys.stderr)
-    else:
-        shapes = ", ".join("×".join(map(str, s[0])) for s in done["checked_shapes"])
-        print(f"{done['verified_with']} vs PyTorch on {shapes}: max abs diff {done['max_abs_diff']:.2e} "
-              f"(tolerance {done['tolerance']:g})")
+    print(report.onnx_written(done))
+    print(report.onnx_parity(done), file=sys.stderr if done["max_abs_diff"] is None else sys.stdout)
     return 0
 

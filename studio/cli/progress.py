@@ -8,8 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from studio.core.errors import StudioError
-from studio.core.jobs import Event
+from studio.core.jobs import Checkpoint, Event, Finished, Item, Log, Losses, Preview, Progress, unknown
 from studio.core.report import duration
 
 log = logging.getLogger("studio")
@@ -55,23 +54,29 @@ class ProgressBar:
 
 
 
-def render(events: Iterable[Event], quiet: bool = False) -> dict[str, Any]:
-    """Drive a job to its end, drawing progress; return the data of its ``finished`` event."""
-    bar = None if quiet else ProgressBar()
-    summary: dict[str, Any] = {}
-    for event in events:
-        if event.kind == "progress" and bar is not None:
-            data = event.data
-            bar.update(data["done"], data["total"], data.get("message", ""), data.get("part", 0.0))
-        elif event.kind == "item" and "error" in event.data:
-            if bar is not None:
-                bar.clear()
-            print(f"skipped {event.data['path']}: {event.data['error']}", file=sys.stderr)
-        elif event.kind == "log":
-            log.log(logging.getLevelName(event.data.get("level", "info").upper()), event.data["message"])
-        elif event.kind == "finished":
-            summary = event.data
-        elif event.kind == "failed":
-            raise StudioError(str(event.data.get("error")))
-    return summary
+def render(events: Iterable[Event], quiet: bool = False) -> Any:
+    """Drive a job to its end, drawing progress; return the value of its :class:`Finished` event.
 
+    Every kind of event has its place here; anything else is a bug in the job and raises."""
+    bar = None if quiet else ProgressBar()
+    value: Any = None
+    for event in events:
+        if isinstance(event, Progress):
+            if bar is not None:
+                bar.update(int(event.done), int(event.total), event.message, event.part)
+        elif isinstance(event, Item):
+            if event.skipped:
+                if bar is not None:
+                    bar.clear()
+                print(f"skipped {event.path}: {event.error}", file=sys.stderr)
+        elif isinstance(event, Log):
+            log.log(logging.getLevelName(event.level.upper()), event.message)
+        elif isinstance(event, Checkpoint):
+            log.info("checkpoint at step %s: %s", event.step, event.path)
+        elif isinstance(event, (Losses, Preview)):
+            pass  # a training job's: studio train shows them through its own filter first
+        elif isinstance(event, Finished):
+            value = event.value  # keep going: the job's clean-up runs after its last yield
+        else:
+            raise unknown(event)
+    return value

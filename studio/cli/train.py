@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from studio.core.errors import StudioError
-from studio.core.jobs import Event
+from studio.core.jobs import Event, Log, Losses, Progress
 
 from .progress import render
-
-log = logging.getLogger("studio")
 
 
 def register(sub: Any) -> None:
@@ -80,37 +78,35 @@ def register_bench(bsub: Any) -> None:
     p.set_defaults(func=cmd_bench_train)
 
 
-def _train_overrides(args: argparse.Namespace) -> dict[str, Any]:
+def train_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's options as given on the command line (None: not given); the rules that turn them
+    into a config are the engine's (``studio.core.train.presets.run_config``)."""
     def folder(value: str | None) -> str | None:
         return str(Path(value).expanduser().resolve()) if value else None
 
-    over: dict[str, Any] = {
+    options: dict[str, Any] = {
         "dir_a": folder(args.a or args.images), "dir_b": folder(args.b), "pairs": folder(args.pairs), "crop_size": args.size,
         "load_size": args.load_size, "preprocess": args.preprocess, "max_steps": args.max_steps,
-        "checkpoint_every": args.checkpoint_every, "preview_every": args.preview_every, "from_model": args.from_model,
+        "checkpoint_every": args.checkpoint_every, "preview_every": args.preview_every,
         "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
         "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size, "beta": args.beta,
-        "seed": args.seed, "workers": args.workers, "n_epochs": args.n_epochs, "n_epochs_decay": args.n_epochs_decay,
+        "seed": args.seed, "workers": args.workers, "epochs": args.epochs, "n_epochs": args.n_epochs,
+        "n_epochs_decay": args.n_epochs_decay,
     }
     if args.lambda_cycle is not None:
-        over["lambda_a"] = over["lambda_b"] = args.lambda_cycle
-    if args.epochs is not None:
-        over["n_epochs"] = (args.epochs + 1) // 2
-        over["n_epochs_decay"] = args.epochs // 2
+        options["lambda_a"] = options["lambda_b"] = args.lambda_cycle
     if args.no_flip:
-        over["flip"] = False
+        options["flip"] = False
     if args.keep_discriminators:
-        over["keep_discriminators"] = True
+        options["keep_discriminators"] = True
     if args.no_amp:
-        over["amp"] = False
-    if args.from_model and args.lr is None:
-        over["lr"] = 5e-5  # fine-tuning: a quarter of the reference's rate
-    return over
+        options["amp"] = False
+    return options
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from studio.core.train.config import preset
     from studio.core.train.job import train_job
+    from studio.core.train.presets import run_config
 
     if args.resume:
         events = train_job(resume=args.resume)
@@ -118,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not args.kind or not args.name:
             raise StudioError("say what to train: studio train cyclegan|pix2pix|vae|flow ... --name NAME "
                               "(or --resume NAME)")
-        config = preset(args.kind, args.name, args.preset, **_train_overrides(args))
+        config = run_config(args.kind, args.name, args.preset, train_options(args), base_model=args.from_model)
         events = train_job(config)
     summary = render(_train_events(events, args.quiet), quiet=args.quiet)
     if summary.get("cancelled"):
@@ -130,20 +126,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_events(events: Iterable[Event], quiet: bool) -> Iterable[Event]:
-    """Show the latest losses next to the progress bar, and preview/checkpoint paths in the log."""
+    """Show the latest losses and the speed next to the progress bar; log lines go to stderr as they come."""
     latest = ""
     for event in events:
-        if event.kind == "losses":
-            latest = " ".join(f"{k}={v:.3f}" for k, v in event.data["values"].items())
-        elif event.kind == "progress":
-            rate = event.data.get("it_per_s")
+        if isinstance(event, Losses):
+            latest = " ".join(f"{k}={v:.3f}" for k, v in event.values.items())
+        elif isinstance(event, Progress):
+            rate = event.stats.get("it_per_s")
             speed = f"{rate:.2f} it/s " if rate else ""
-            event.data["message"] = f"{event.data.get('message', '')} {speed}{latest}".strip()
-        elif event.kind == "log" and not quiet:
-            print(f"\r\033[K{event.data['message']}" if sys.stderr.isatty() else event.data["message"], file=sys.stderr)
+            event = dataclasses.replace(event, message=f"{event.message} {speed}{latest}".strip())
+        elif isinstance(event, Log) and not quiet:
+            print(f"\r\033[K{event.message}" if sys.stderr.isatty() else event.message, file=sys.stderr)
             continue
-        elif event.kind == "checkpoint":
-            log.info("checkpoint at step %s: %s", event.data["step"], event.data["path"])
         yield event
 
 

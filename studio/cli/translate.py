@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from .models import _store
+from .models import open_store as _store
 from .progress import render
 
 

@@ -9,6 +9,8 @@ size multiple and the crop back *inside the graph*, so users feed any size.
 An export is a job. It writes nothing until the graph has passed ``onnx.checker`` and, when
 onnxruntime is installed, matched PyTorch on two inputs of different sizes (and a batch of two,
 proving the dynamic axes); the largest absolute difference is reported and embedded in the file.
+(A little over 450 lines: the part builders and the verification share the :class:`Exportable`
+contract, and the job reads as one sequence.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -31,8 +33,10 @@ from studio import __version__
 
 from .errors import Cancelled, StudioError
 from .fileio import atomic_path
-from .jobs import Control, Event, finished_data, progress
+from .jobs import Control, Event, Finished, Log, Progress, run
+from .latent import LatentModel
 from .store import LoadedModel, ModelInfo, ModelStore
+from .translate import Translator
 from .translate.image_norms import inference_copy
 
 log = logging.getLogger(__name__)
@@ -116,8 +120,6 @@ class PadCropGenerator(nn.Module):
 
 
 def _translator_part(model: LoadedModel, direction: str) -> Exportable:
-    from .translate import Translator
-
     generator = model.generator(direction)
     multiple = int(getattr(generator, "size_multiple", 4))
     module = PadCropGenerator(inference_copy(generator), multiple).eval()
@@ -193,8 +195,6 @@ class ClampedDecoder(nn.Module):
 
 def _latent_part(model: LoadedModel, part: str) -> Exportable:
     """VAE encoder / decoder and flow forward / inverse, from :class:`studio.core.latent.LatentModel`."""
-    from .latent import LatentModel
-
     latent = LatentModel(model, device="cpu")
     size, dim = latent.image_size, latent.latent_dim
     batch = {0: torch.export.Dim("batch")}
@@ -213,7 +213,7 @@ def _latent_part(model: LoadedModel, part: str) -> Exportable:
                 "output": f"mean, logvar: float32 [batch, {dim}], the Gaussian posterior; Studio's latent is the mean",
             }
         else:
-            multiple = 2 ** int(latent.net.config["levels"])
+            multiple = 2 ** int(cast(dict[str, Any], latent.net.config)["levels"])
             names = ["latent", "bits_per_dim"]
             dims = ({0: torch.export.Dim("batch"), 2: multiple * torch.export.Dim("height_blocks"),
                      3: multiple * torch.export.Dim("width_blocks")},)
@@ -293,8 +293,8 @@ def export_onnx_job(
     """Export one part of a store model to ONNX and verify it.
 
     ``part``: ``a2b``/``b2a`` (translators), ``encoder``/``decoder`` (VAE), ``forward``/``inverse``
-    (flow); default the kind's first. ``out``: a ``.onnx`` file or a folder. The ``finished`` event's
-    data: ``model, part, path, bytes, opset, max_abs_diff`` (None when onnxruntime is missing),
+    (flow); default the kind's first. ``out``: a ``.onnx`` file or a folder. The :class:`Finished`
+    value: ``model, part, path, bytes, opset, max_abs_diff`` (None when onnxruntime is missing),
     ``tolerance, verified_with, checked_shapes, checker, note, seconds, cancelled``.
     """
     control = control or Control()
@@ -302,7 +302,7 @@ def export_onnx_job(
     started = time.monotonic()
     total = 4
     try:
-        yield progress(0, total, "loading model")
+        yield Progress(0, total, "loading model")
         info = model if isinstance(model, ModelInfo) else store.get(model)
         part = _check_part(info, part)
         loaded = store.load(info)
@@ -310,11 +310,11 @@ def export_onnx_job(
         spec = exportable(loaded, part)
         control.checkpoint()
 
-        yield progress(1, total, f"exporting {part} (torch.export)")
+        yield Progress(1, total, f"exporting {part} (torch.export)")
         proto = _export(spec, opset, f"{info.name} {part}")
         control.checkpoint()
 
-        yield progress(2, total, "verifying with onnxruntime")
+        yield Progress(2, total, "verifying with onnxruntime")
         export_meta = {
             "part": part,
             **spec.description,
@@ -333,13 +333,13 @@ def export_onnx_job(
                 f"(tolerance {TOLERANCE:g}); nothing was written"
             )
         for line in parity["log"]:
-            yield Event("log", {"level": "info", "message": line})
+            yield Log("info", line)
         export_meta["parity_max_abs_diff"] = parity["max_abs_diff"]
         export_meta["parity_checked_with"] = parity["verified_with"] or "not checked: onnxruntime is not installed"
         _set_metadata(proto, info.card, export_meta)
         control.checkpoint()
 
-        yield progress(3, total, f"writing {target.name}")
+        yield Progress(3, total, f"writing {target.name}")
         import onnx
 
         with atomic_path(target) as tmp:
@@ -350,10 +350,10 @@ def export_onnx_job(
                 raise ExportError(f"{info.name} {part}: the exported graph fails onnx.checker: {exc}") from exc
         note = parity["note"]
         if note:
-            yield Event("log", {"level": "warning", "message": note})
-        yield progress(total, total, "done")
+            yield Log("warning", note)
+        yield Progress(total, total, "done")
         log.info("exported %s %s to %s (max abs diff %s)", info.name, part, target, parity["max_abs_diff"])
-        yield Event("finished", {
+        yield Finished({
             "model": info.name,
             "part": part,
             "path": str(target),
@@ -369,13 +369,13 @@ def export_onnx_job(
             "cancelled": False,
         })
     except Cancelled:
-        yield Event("log", {"level": "warning", "message": "export cancelled; nothing was written"})
-        yield Event("finished", {"cancelled": True, "path": None, "max_abs_diff": None})
+        yield Log("warning", "export cancelled; nothing was written")
+        yield Finished({"cancelled": True, "path": None, "max_abs_diff": None})
 
 
 def export_onnx(model: str | ModelInfo, out: str | Path, part: str | None = None, **kwargs: Any) -> dict[str, Any]:
-    """Run :func:`export_onnx_job` to its end and return its ``finished`` data."""
-    return finished_data(export_onnx_job(model, out, part, **kwargs))
+    """Run :func:`export_onnx_job` to its end and return its Finished value."""
+    return run(export_onnx_job(model, out, part, **kwargs))
 
 
 def _export(spec: Exportable, opset: int | None, what: str):
@@ -395,6 +395,8 @@ def _export(spec: Exportable, opset: int | None, what: str):
             )
     except Exception as exc:  # the exporter raises many types; the user needs the operator and the model
         raise ExportError(f"{what} cannot be exported to ONNX: {_explain(exc)}") from exc
+    if program is None:  # the dynamo exporter always returns a program; a None would be an exporter bug
+        raise ExportError(f"{what}: the ONNX exporter returned nothing")
     proto = program.model_proto
     for output in proto.graph.output:
         names = spec.output_dims.get(output.name)

@@ -95,19 +95,44 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
     """Decode ``path`` fully; raise ``ImageError`` for anything that is not a readable image."""
     path = Path(path)
     _check_is_readable_file(path)
+    with _pillow_errors(path), _pillow_bomb_guard_off(), Image.open(path, formats=_READ_FORMATS) as im:
+        _check_size(path, im, max_pixels)
+        source_mode = im.mode
+        im.load()  # decode everything now, so a truncated file fails here and not later
+        ImageOps.exif_transpose(im, in_place=True)
+        rgb, alpha = _to_float_arrays(im)
+    log.debug("read %s: %dx%d from mode %s", path, rgb.shape[1], rgb.shape[0], source_mode)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=path, source_mode=source_mode)
+
+
+def probe_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) from the header alone (and, for PNG, the chunk checksums), with the same
+    rules as :func:`read_image`: allowed decoders, empty files, FIFOs, the size limit. Quick on
+    thousands of files; pixel data broken past the header is only found when decoded."""
+    path = Path(path)
+    _check_is_readable_file(path)
+    with _pillow_errors(path), _pillow_bomb_guard_off(), Image.open(path, formats=_READ_FORMATS) as im:
+        _check_size(path, im, max_pixels)
+        width, height = im.size
+        im.verify()
+    return width, height
+
+
+def _check_size(path: Path, im: Image.Image, max_pixels: int) -> None:
+    width, height = im.size
+    if width * height > max_pixels:
+        raise ImageError(
+            path,
+            f"image is {width}×{height} ({width * height / 1e6:.1f} megapixels), "
+            f"over the {max_pixels / 1e6:g}-megapixel limit",
+        )
+
+
+@contextlib.contextmanager
+def _pillow_errors(path: Path) -> Iterator[None]:
+    """Pillow's many ways of saying "bad file", as one :class:`ImageError` naming the file."""
     try:
-        with _pillow_bomb_guard_off(), Image.open(path, formats=_READ_FORMATS) as im:
-            width, height = im.size
-            if width * height > max_pixels:
-                raise ImageError(
-                    path,
-                    f"image is {width}×{height} ({width * height / 1e6:.1f} megapixels), "
-                    f"over the {max_pixels / 1e6:g}-megapixel limit",
-                )
-            source_mode = im.mode
-            im.load()  # decode everything now, so a truncated file fails here and not later
-            ImageOps.exif_transpose(im, in_place=True)
-            rgb, alpha = _to_float_arrays(im)
+        yield
     except ImageError:
         raise
     except FileNotFoundError:
@@ -127,8 +152,6 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loa
     except Exception as exc:  # a decoder bug on a hostile file must still read as a bad file
         log.warning("unexpected error decoding %s", path, exc_info=True)
         raise ImageError(path, f"cannot be decoded ({type(exc).__name__})") from None
-    log.debug("read %s: %dx%d from mode %s", path, rgb.shape[1], rgb.shape[0], source_mode)
-    return LoadedImage(rgb=rgb, alpha=alpha, path=path, source_mode=source_mode)
 
 
 def _check_is_readable_file(path: Path) -> None:
@@ -241,6 +264,18 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     return scaled.astype(np.uint8)
 
 
+def tensor_to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Generator output (..., 3, H, W) in [-1, 1] -> uint8 of the same shape, rounded and clamped:
+    the one conversion previews, latent frames and metrics share."""
+    return ((images.detach().float().clamp(-1, 1) + 1.0) * 127.5).round_().to(torch.uint8)
+
+
+def uint8_to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W, 3) -> float32 (3, H, W) in [-1, 1]: the tensors training and the latent models see."""
+    chw = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
+    return torch.from_numpy(chw / 127.5 - 1.0)
+
+
 def is_image_file(path: str | Path) -> bool:
     """Whether the extension is one we read (case-insensitive); the content is not looked at."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
@@ -266,6 +301,7 @@ def load_rgb_uint8(path: str | Path, size: tuple[int, int] | None = None) -> np.
 
 def resize_uint8(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 (H, W, 3) resized (bicubic) to ``size`` = (width, height); the same array if it has that size."""
-    if (pixels.shape[1], pixels.shape[0]) == tuple(size):
+    width, height = size
+    if (pixels.shape[1], pixels.shape[0]) == (width, height):
         return pixels
-    return np.asarray(Image.fromarray(pixels).resize(tuple(size), Image.Resampling.BICUBIC))
+    return np.asarray(Image.fromarray(pixels).resize((width, height), Image.Resampling.BICUBIC))

@@ -1,23 +1,22 @@
-"""Long work is a job: a generator of events that checks a control object between steps.
+"""Long work is a job: a generator of typed events that checks a :class:`Control` between steps.
 
-The CLI renders the events as a progress bar; the GUI runs the same generator in a worker
-thread and turns events into signals.
+A job yields :class:`Progress`, :class:`Item`, :class:`Losses`, :class:`Preview`,
+:class:`Checkpoint` and :class:`Log` records as it goes, and ends with one :class:`Finished`
+carrying its value. That is the only way work reports itself: a piece of a job (one photo's
+tiles) is a job too, and :func:`nested` drives it inside a larger one. The CLI renders the events
+as a progress bar; the GUI runs the same generator in a worker thread and turns events into
+signals. Both dispatch on :data:`EVENT_TYPES` and treat any other object as a bug.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from .errors import Cancelled
-
-T = TypeVar("T")
-R = TypeVar("R")
-Steps = Generator[tuple[float, float], None, R]  # yields (work done, total work), returns the result
 
 
 class Control:
@@ -54,57 +53,161 @@ class Control:
             raise Cancelled("cancelled")
 
 
-@dataclass
-class Event:
-    """Something a job reports. ``kind`` is one of the names below; ``data`` depends on it.
+# -- the vocabulary --------------------------------------------------------------------------------
 
-    progress: done, total, (message)    log: level, message     item: path, output / error
-    losses: step, values                preview: step, images   checkpoint: path, step
-    finished: summary                   failed: error
-    """
+@dataclass(frozen=True)
+class Progress:
+    """``done`` of ``total`` units of work; ``part`` (0..1) of the next unit when that unit reports
+    its own progress (the tiles of one photo). ``stats`` holds figures a front end may show
+    (``epoch``, ``it_per_s``, ``eta_s``, ``elapsed``)."""
 
-    kind: str
-    data: dict[str, Any] = field(default_factory=dict)
-    time: float = field(default_factory=time.monotonic)
+    done: float
+    total: float
+    message: str = ""
+    part: float = 0.0
+    stats: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, (self.done + self.part) / self.total) if self.total else 1.0
 
 
-def progress(done: int, total: int, message: str = "", **extra: Any) -> Event:
-    return Event("progress", {"done": done, "total": total, "message": message, **extra})
+@dataclass(frozen=True)
+class Item:
+    """One input handled: written to ``output``, or skipped because of ``error``."""
+
+    path: str
+    output: str | None = None
+    error: str | None = None
+
+    @property
+    def skipped(self) -> bool:
+        return self.error is not None
 
 
-def step_events(steps: Steps[R], control: Control, to_event: Callable[[float], T]) -> Generator[T, None, R]:
-    """Drive ``steps`` (one piece of work reporting how far it is), checking ``control`` after each
-    step and yielding ``to_event(fraction done)``; return what ``steps`` returns. Closing this
-    generator (a cancelled job) closes ``steps``, so its clean-up runs."""
-    with contextlib.closing(steps):
-        while True:
-            try:
-                done, total = next(steps)
-            except StopIteration as finished:
-                return finished.value
+@dataclass(frozen=True)
+class Losses:
+    """A training step's losses."""
+
+    step: int
+    values: Mapping[str, float]
+    epoch: int = 0
+    lr: float | None = None
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A picture of how training is going: an (H, W, 3) uint8 array, also saved at ``path``."""
+
+    step: int
+    image: Any
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint written at ``step`` (``reason``: interval, pause, cancel, end)."""
+
+    step: int
+    path: str
+    reason: str = "interval"
+
+
+@dataclass(frozen=True)
+class Log:
+    """A line for the person: ``level`` is a logging level name in lower case."""
+
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The job's last event: its result (a summary dict, an image, a model)."""
+
+    value: Any = None
+
+
+Event = Progress | Item | Losses | Preview | Checkpoint | Log | Finished
+EVENT_TYPES: tuple[type, ...] = (Progress, Item, Losses, Preview, Checkpoint, Log, Finished)
+Job = Iterable[Event]
+
+
+class UnknownEvent(TypeError):
+    """A job yielded something that is not one of :data:`EVENT_TYPES`: a bug in the job."""
+
+
+def unknown(event: object) -> UnknownEvent:
+    return UnknownEvent(f"a job yielded {type(event).__name__}, which is not an event "
+                        f"({', '.join(t.__name__ for t in EVENT_TYPES)})")
+
+
+def log_event(logger: Any, level: str, message: str) -> Log:
+    """Log ``message`` through ``logger`` and return it as an event for the front ends."""
+    getattr(logger, level)(message)
+    return Log(level, message)
+
+
+# -- driving jobs ----------------------------------------------------------------------------------
+
+def run(job: Job, on_event: Callable[[Event], None] | None = None, control: Control | None = None) -> Any:
+    """Run ``job`` to its end in this thread and return the value of its :class:`Finished` event;
+    every other event goes to ``on_event``, and ``control`` is checked after each (a cancelled
+    run raises :class:`Cancelled` and closes the job, so its clean-up runs)."""
+    value: Any = None
+    with _closing(job) as events:
+        for event in events:
+            if isinstance(event, Finished):
+                value = event.value  # keep going: the job's clean-up runs after its last yield
+                continue
+            if not isinstance(event, EVENT_TYPES):
+                raise unknown(event)
+            if on_event is not None:
+                on_event(event)
+            if control is not None:
+                control.checkpoint()
+    return value
+
+
+def nested(job: Job, control: Control, to_event: Callable[[Progress], Event | None]) -> Generator[Event, None, Any]:
+    """Drive ``job`` (a piece of a larger job) inside a larger one: check ``control`` after each of
+    its events, yield ``to_event(progress)`` for its progress (nothing when that is None) and its
+    other events as they are; return the value of its :class:`Finished`. Closing this generator
+    (a cancelled job) closes ``job``, so its clean-up runs. Use as ``value = yield from nested(...)``."""
+    value: Any = None
+    with _closing(job) as events:
+        for event in events:
+            if isinstance(event, Finished):
+                value = event.value
+                continue
             control.checkpoint()
-            yield to_event(done / total if total else 1.0)
+            if isinstance(event, Progress):
+                mapped = to_event(event)
+                if mapped is not None:
+                    yield mapped
+            elif isinstance(event, EVENT_TYPES):
+                yield event
+            else:
+                raise unknown(event)
+    return value
 
 
-def run_steps(
-    steps: Steps[R], control: Control | None = None, on_progress: Callable[[float], None] | None = None
-) -> R:
-    """Run ``steps`` to its result in this thread, as :func:`step_events` would drive it."""
-    events = step_events(steps, control or Control(), on_progress or (lambda _fraction: None))
-    while True:
-        try:
-            next(events)
-        except StopIteration as finished:
-            return finished.value
+@contextlib.contextmanager
+def _closing(job: Job) -> Generator[Iterator[Event], None, None]:
+    """Iterate ``job`` and close it however the iteration ends (generators run their ``finally``)."""
+    events = iter(job)
+    try:
+        yield events
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
 
 
-def finished_data(events: Iterable[Event], on_event: Callable[[Event], None] | None = None) -> dict[str, Any]:
-    """Run an event job to its end (outside any worker) and return the data of its ``finished``
-    event; every other event goes to ``on_event``."""
-    summary: dict[str, Any] = {}
-    for event in events:
-        if event.kind == "finished":
-            summary = event.data
-        elif on_event is not None:
-            on_event(event)
-    return summary
+def returning(function: Callable[[Control], Any]) -> Callable[[Control], Job]:
+    """A job for work that reports nothing on the way (load a model, read a photo): one Finished."""
+
+    def job(control: Control) -> Job:
+        yield Finished(function(control))
+
+    return job

@@ -1,9 +1,22 @@
 """What both front ends print, decided once: durations, sizes, card rows, export and eval summaries.
 
-Plain text, no Qt and no terminal codes: the CLI prints these lines, the GUI puts them in labels.
+Plain text, no Qt and no terminal codes: the CLI prints these lines, the GUI puts them in labels
+(and escapes them for its HTML card view). Each front end keeps only its layout: columns on a
+terminal, table rows in a browser widget.
 """
 
 from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # only for the hints: the CLI imports this module before it needs torch
+    from studio.core.store import ModelInfo
+
+Row = tuple[str, str]
 
 
 def duration(seconds: float) -> str:
@@ -14,3 +27,230 @@ def duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+# -- sizes and dates -------------------------------------------------------------------------------
+
+def size(size_bytes: int) -> str:
+    """``1.2 GB``, ``12.3 MB``, ``4.0 kB``, ``512 B``: the largest unit the size reaches."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size_bytes >= scale:
+            return f"{size_bytes / scale:.1f} {unit}"
+    return f"{size_bytes} B"
+
+
+def megabytes(size_bytes: int) -> str:
+    """``12.3 MB`` always (model listings and export summaries compare sizes in one unit)."""
+    return f"{size_bytes / 1e6:.1f} MB"
+
+
+def created(when: str) -> str:
+    """A card's ISO creation time in local time, ``2026-01-31 14:05``; the text itself when not ISO."""
+    try:
+        parsed = _dt.datetime.fromisoformat(when)
+    except (TypeError, ValueError):
+        return when or "—"
+    return parsed.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+# -- model cards -----------------------------------------------------------------------------------
+
+def domains_pair(info: ModelInfo) -> str:
+    """``photo ↔ painting``."""
+    return f"{info.domains.get('A', 'A')} ↔ {info.domains.get('B', 'B')}"
+
+
+def domains_column(info: ModelInfo) -> str:
+    """A listing's domains: the pair for translators, the one domain for VAE and flow models."""
+    return info.domains.get("A", "—") if info.kind in ("vae", "flow") else domains_pair(info)
+
+
+def network_text(spec: Mapping[str, Any]) -> str:
+    """A card's network entry as ``resnet_generator(ngf=64, n_blocks=9)``."""
+    return f"{spec['arch']}({', '.join(f'{k}={v}' for k, v in spec['params'].items())})"
+
+
+def list_rows(models: list[ModelInfo]) -> list[tuple[str, ...]]:
+    """``studio models list``: a header row and one row per model."""
+    rows: list[tuple[str, ...]] = [("NAME", "KIND", "DOMAINS", "DIRECTIONS", "SIZE", "WHERE")]
+    for m in models:
+        rows.append((m.name, m.kind, domains_pair(m), ",".join(m.directions()) or "-", megabytes(m.size_bytes),
+                     "built-in" if m.builtin else "user"))
+    return rows
+
+
+def columns(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of cells as left-aligned columns two spaces apart."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def card_lines(info: ModelInfo) -> list[str]:
+    """``studio models show``: the card as indented text, provenance and metrics as JSON."""
+    card = info.card
+    lines = [
+        f"{info.name}  ({card['kind']}, {'built-in' if info.builtin else 'user'} model)",
+        f"  folder:     {info.path}",
+        f"  domains:    A = {info.domains.get('A')}, B = {info.domains.get('B')}",
+        f"  image size: {card.get('image_size')}",
+        f"  created:    {card.get('created', '?')}",
+    ]
+    lines += [f"  {role:<10}  {network_text(spec)}" for role, spec in card["networks"].items()]
+    if card.get("description"):
+        lines.append(f"  about:      {card['description']}")
+    for section in ("provenance", "metrics"):
+        if card.get(section):
+            lines.append(f"  {section}:")
+            lines += [f"  {line}" for line in json.dumps(card[section], indent=2).splitlines()[1:-1]]
+    return lines
+
+
+def card_rows(info: ModelInfo, kind_label: str) -> list[Row]:
+    """The Models panel's overview of a card (``kind_label``: the kind as the GUI names it)."""
+    card = info.card
+    return [
+        ("Kind", kind_label),
+        ("Domains", f"A = {info.domains.get('A', 'A')}, B = {info.domains.get('B', 'B')}"),
+        ("Directions", ", ".join(info.directions()) or "—"),
+        ("Image size", f"{card.get('image_size', '?')} px"),
+        ("Created", created(info.created)),
+        ("Size", size(info.size_bytes)),
+        ("Source", "built-in (read-only)" if info.builtin else "your model"),
+    ]
+
+
+def network_rows(card: Mapping[str, Any]) -> list[Row]:
+    return [(role, network_text(spec)) for role, spec in card.get("networks", {}).items()]
+
+
+def provenance_rows(provenance: Mapping[str, Any]) -> list[Row]:
+    """Where a model came from, one row per entry; long lists are cut short."""
+    rows: list[Row] = []
+    for key, value in provenance.items():
+        if key == "skipped":
+            names = ", ".join(Path(str(v[0])).name for v in value[:5])
+            rows.append(("skipped", f"{len(value)} file(s)" + (": " + names if value else "")))
+        elif isinstance(value, dict):
+            inner = ", ".join(f"{k}: {v}" for k, v in value.items() if v is not None)
+            rows.append((key.replace("_", " "), inner or "—"))
+        elif isinstance(value, list):
+            rows.append((key.replace("_", " "), json.dumps(value)[:400]))
+        elif value is not None:
+            rows.append((key.replace("_", " "), str(value)))
+    return rows
+
+
+def metric_rows(metrics: Mapping[str, Any], prefix: str = "") -> list[Row]:
+    """Nested metrics (``eval`` → direction → figure) as readable (label, value) rows."""
+    rows: list[Row] = []
+    for key, value in metrics.items():
+        label = f"{prefix}{key.replace('_', ' ')}"
+        if isinstance(value, dict):
+            rows.extend(metric_rows(value, f"{label} · "))
+        elif isinstance(value, float):
+            rows.append((label, f"{value:.4g}"))
+        elif isinstance(value, list):
+            shown = f"{len(value)} item(s)" if value and isinstance(value[0], (list, dict)) else ", ".join(map(str, value))
+            rows.append((label, shown or "—"))
+        elif value is not None:
+            rows.append((label, str(value)))
+    return rows
+
+
+# -- ONNX export -----------------------------------------------------------------------------------
+
+def onnx_written(done: Mapping[str, Any]) -> str:
+    """The CLI's first line about a finished export (``done``: the export job's Finished value)."""
+    return (f"exported {done['model']} {done['part']} to {done['path']} (ONNX opset {done['opset']}, "
+            f"{megabytes(done['bytes'])}; onnx.checker passed)")
+
+
+def onnx_parity(done: Mapping[str, Any]) -> str:
+    """The CLI's second line: the onnxruntime-vs-PyTorch figure on the checked shapes, or why there is none."""
+    if done["max_abs_diff"] is None:
+        return f"not verified: {done['note']}"
+    shapes = ", ".join("×".join(map(str, s[0])) for s in done["checked_shapes"])
+    return (f"{done['verified_with']} vs PyTorch on {shapes}: max abs diff {done['max_abs_diff']:.2e} "
+            f"(tolerance {done['tolerance']:g})")
+
+
+def onnx_summary(done: Mapping[str, Any]) -> str:
+    """One line about a finished export, for a status line: where it went and the parity figure."""
+    head = (f"{done['model']} ({done['part']}) → {Path(done['path']).name}: {megabytes(done['bytes'])}, "
+            f"opset {done['opset']}, onnx.checker passed")
+    if done.get("max_abs_diff") is None:
+        return f"{head}; not verified: {done.get('note') or 'onnxruntime is not installed'}"
+    return (f"{head}; {done['verified_with']} vs PyTorch: max abs diff {done['max_abs_diff']:.1e} "
+            f"(tolerance {done['tolerance']:g})")
+
+
+# -- evaluation ------------------------------------------------------------------------------------
+
+def number(value: Any, digits: int = 4) -> str:
+    """A figure for a person: ``-`` for None, small floats in ``g`` form, others without trailing zeros."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _unpaired_rows(results: Mapping[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for direction, section in results.items():
+        rows.append((f"{direction} translated", str(section["translated"])))
+        cycle = section.get("cycle")
+        if cycle:
+            rows.append((f"{direction} cycle {cycle['path']} L1", f"{number(cycle['l1'])}  (PSNR "
+                         f"{number(cycle['psnr_db'], 2)} dB, {cycle['images']} images)"))
+        if section.get("kid") is not None:
+            samples = section["samples"]
+            spread = f" ± {number(section['kid_std'])}" if section.get("kid_std") is not None else ""
+            rows.append((f"{direction} KID", f"{number(section['kid'])}{spread}  ({samples['translated']} "
+                         f"translated vs {samples['real']} real)"))
+            rows.append((f"{direction} FID", number(section["fid"], 2)
+                         + ("  (biased at this sample size; compare KID)" if section.get("fid_note") else "")))
+        else:
+            rows.append((f"{direction} KID / FID", f"unavailable: {section.get('fid_kid_unavailable')}"))
+        memo = section.get("memorisation", {})
+        if memo.get("available"):
+            flagged = memo.get("flagged")
+            closest = memo["closest"][0] if memo.get("closest") else None
+            text = (f"nearest training image at {number(memo.get('min_ratio'), 3)} × the training set's own "
+                    f"spacing; {len(flagged) if flagged is not None else '-'} flagged")
+            if closest:
+                text += f" (closest: {Path(closest['output_of']).name} ~ {Path(closest['nearest'][0]['file']).name})"
+            rows.append((f"{direction} memorisation", text))
+        else:
+            rows.append((f"{direction} memorisation", f"unavailable: {memo.get('reason')}"))
+    return rows
+
+
+def eval_lines(model: str, record: Mapping[str, Any]) -> list[str]:
+    """A card's evaluation record (``card["metrics"]["eval"]``) as readable, aligned ``metric  value`` lines."""
+    data = record["data"]
+    lines = [f"{model}: {record['type']} evaluation on {record['device']}, {record['measured']}"]
+    rows: list[Row] = []
+    results = record["results"]
+    if record["type"] == "paired":
+        lines.append(f"  A = {data['A']}, B = {data['B']} ({data['pairs']} pairs)")
+        rows += [("PSNR (dB)", number(results["psnr_db"], 2)), ("SSIM", number(results["ssim"])),
+                 ("L1 (pixels in [0, 1])", number(results["l1"])), ("images", str(results["images"]))]
+        if results.get("identical_images"):
+            rows.append(("identical to target", str(results["identical_images"])))
+    elif record["type"] == "unpaired":
+        counts = data.get("images", {})
+        lines.append(f"  A = {data['A']} ({counts.get('A', 0)} images)"
+                     + (f", B = {data['B']} ({counts.get('B', 0)} images)" if data.get("B") else ""))
+        space = record["feature_space"]
+        lines.append(f"  FID/KID features: {space['fid_kid'] or 'unavailable'}")
+        lines.append(f"  memorisation features: {space['memorisation']}")
+        rows += _unpaired_rows(results)
+    else:
+        lines.append(f"  held-out images: {data.get('held_out')} ({data.get('images')} images)")
+        rows += [(key, number(value)) for key, value in results.items()]
+    width = max((len(k) for k, _ in rows), default=0)
+    lines += [f"  {k.ljust(width)}  {v}" for k, v in rows]
+    if record.get("skipped"):
+        lines.append(f"  skipped {len(record['skipped'])} unreadable file(s)")
+    return lines

@@ -65,7 +65,7 @@ def install_excepthook(window: MainWindow) -> None:
     sys.excepthook = hook
 
 
-def _safe_worker_processes() -> None:
+def safe_worker_processes() -> None:
     """DataLoader worker processes must not be forked from a process running Qt threads."""
     if sys.platform.startswith("linux") and multiprocessing.get_start_method(allow_none=True) is None:
         multiprocessing.set_start_method("forkserver")
@@ -74,7 +74,7 @@ def _safe_worker_processes() -> None:
 def run_app(argv: list[str] | None = None) -> int:
     """Open the main window and run until it closes; the exit status."""
     settings_mod.apply_chosen_home()
-    _safe_worker_processes()
+    safe_worker_processes()
     app = create_app(argv)
     window = build_window(app)
     install_excepthook(window)

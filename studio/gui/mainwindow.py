@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
     def _show_error(self, title: str, message: str) -> None:
         dialogs.show_error(self, title, message)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         if self.toast.isVisible():
             self.toast.reposition()
@@ -333,11 +333,11 @@ class MainWindow(QMainWindow):
         dialogs.show_list(self, "Keyboard shortcuts", "Shortcuts of the current version:", lines)
 
     # -- drag and drop anywhere else -----------------------------------------------------------
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if dropped_paths(event):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         from .panels.models import MODEL_SUFFIXES
 
         paths_ = dropped_paths(event)
@@ -350,7 +350,7 @@ class MainWindow(QMainWindow):
         target.dropEvent(event)
 
     # -- closing -------------------------------------------------------------------------------
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing:
             work = [text for panel in self.panels.values() if (text := panel.long_work())]
             if work and not self._stopping:

@@ -25,6 +25,8 @@ import torch
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication, QWidget
 
+from studio.core import jobs
+
 log = logging.getLogger(__name__)
 
 STEP_TIMEOUT = 300.0  # seconds; a slow CPU still trains four tiny steps well within this
@@ -65,10 +67,11 @@ class _Catcher:
 
 
 def _in_worker(job: Callable[[Any], Any], name: str) -> Any:
-    """Run an engine job in a worker thread (never on the GUI thread), keep the event loop going, return its value."""
+    """Run ``job(control) -> value`` in a worker thread (never on the GUI thread), keep the event loop
+    going, return its value."""
     from .worker import Worker
 
-    worker = Worker(job, name)
+    worker = Worker(jobs.returning(job), name)
     done = _Catcher(worker.finished)
     worker.start()
     done.wait()
@@ -130,19 +133,17 @@ LATENT_MODEL = "self-test vae"
 def train_latent_model(folder: Path, name: str = LATENT_MODEL, steps: int = 120, size: int = 32,
                        control: Any = None) -> str:
     """A small VAE trained for a few seconds on ``folder`` (blurry, but it reads its images), published in the store."""
-    from studio.core.train.config import preset
     from studio.core.train.job import train_job
+    from studio.core.train.presets import preset
 
     config = preset("vae", name, "reference", dir_a=str(folder), crop_size=size, max_steps=steps, batch_size=8,
                     checkpoint_every=10 * steps, preview_every=10 * steps, workers=0, lr=3e-3,
                     generator={"arch": "conv_vae", "params": {"image_size": size, "latent_dim": 16, "channels": 16,
                                                               "max_channels": 64}})
-    last = None
-    for event in train_job(config, control=control):
-        last = event
-    if last is None or last.kind != "finished" or not last.data.get("model"):
-        raise RuntimeError(f"the VAE run did not publish a model ({last.kind if last else 'no events'})")
-    return last.data["model"]
+    summary = jobs.run(train_job(config, control=control)) or {}
+    if not summary.get("model"):
+        raise RuntimeError(f"the VAE run did not publish a model ({summary or 'no summary'})")
+    return summary["model"]
 
 
 class SelfTest:
@@ -286,7 +287,7 @@ class SelfTest:
         for k in range(12):  # a drag from near the first anchor towards the middle
             panel.pad.set_cursor((0.15 + 0.03 * k, 0.2 + 0.025 * k))
             serial = panel.request_render()
-            if not wait_until(lambda s=serial: panel._shown_serial >= s, 60):
+            if not wait_until(lambda s=serial: panel.shown_serial >= s, 60):
                 raise TimeoutError("no frame came from the render worker")
             frames.append(panel.frame_rgb())
         if all(np.array_equal(frames[0], f) for f in frames[1:]) or frames[-1].std() == 0:
@@ -321,10 +322,10 @@ def run_self_test(out_dir: Path) -> int:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from . import resources
-    from .app import _safe_worker_processes, build_window, create_app
+    from .app import build_window, create_app, safe_worker_processes
     from .worker import shutdown_workers
 
-    _safe_worker_processes()
+    safe_worker_processes()
     app = create_app()
     window = None
     try:

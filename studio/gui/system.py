@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 
 import torch
 from PySide6.QtCore import QThread, Signal
 
 from studio.core import device as devices
-from studio.core.jobs import Control
+from studio.core.jobs import Control, Job, returning
 
 
 def probe_device(requested: str | None) -> dict:
@@ -28,11 +29,8 @@ def probe_device(requested: str | None) -> dict:
     return {"label": label, "type": chosen.type, "available": available}
 
 
-def device_job(requested: str | None):
-    def job(control: Control) -> dict:
-        return probe_device(requested)
-
-    return job
+def device_job(requested: str | None) -> Callable[[Control], Job]:
+    return returning(lambda _control: probe_device(requested))
 
 
 def process_memory_bytes() -> int | None:

@@ -1,10 +1,11 @@
 """Engine jobs in worker threads, reported through Qt signals.
 
-A *job* is a callable taking a :class:`~studio.core.jobs.Control`. It either returns a value (load
-a model, decode a photo) or a generator of :class:`~studio.core.jobs.Event` (training, folder
-translation), which the worker drives to its end, turning each event into a signal. Signals are
-emitted from the worker thread and delivered on the GUI thread (queued connections), so slots
-never race with the job.
+A *job* is a callable taking a :class:`~studio.core.jobs.Control` and returning a generator of
+:mod:`studio.core.jobs` events (work that reports nothing on the way is wrapped with
+:func:`~studio.core.jobs.returning`). The worker drives it to its end and turns each event into
+the signal of its kind; the value of its ``Finished`` event is the result. Signals are emitted from
+the worker thread and delivered on the GUI thread (queued connections), so slots never race with
+the job. An object that is not an event is a bug in the job: the task fails and says so.
 
 A panel owns one :class:`TaskSlot` per kind of work (Orange3's pattern): starting a new task in a
 slot cancels the stale one and ignores whatever it still reports; closing the panel shuts its
@@ -14,20 +15,31 @@ slots down. No torch call runs on the GUI thread.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from studio.core.errors import Cancelled, StudioError
-from studio.core.jobs import Control, Event
+from studio.core.jobs import (
+    Checkpoint,
+    Control,
+    Event,
+    Finished,
+    Item,
+    Log,
+    Losses,
+    Preview,
+    Progress,
+    unknown,
+)
 
 from .qimages import qimage_from_array
 
 log = logging.getLogger(__name__)
 
-Job = Callable[[Control], Any]
+Job = Callable[[Control], Iterable[Event]]
 
 # Workers still running, detached ones included: a QThread must outlive its run().
 _live: set[Worker] = set()
@@ -37,15 +49,15 @@ class Worker(QThread):
     """Runs one job in its own thread; ``control`` pauses, resumes or cancels it between steps.
 
     Exactly one of ``result``, ``failed`` or ``cancelled`` is emitted last, then QThread's own
-    ``finished``. For an event job, ``result`` carries the data of its ``finished`` event.
+    ``finished``. ``result`` carries the value of the job's ``Finished`` event.
     """
 
-    progress = Signal(object)  # {"done", "total", "message", ...}
+    progress = Signal(object)  # Progress
     log = Signal(str, str)  # level, message
-    item = Signal(object)  # {"path", "output"} or {"path", "error"}
-    losses = Signal(object)  # {"step", "values", ...}
-    preview = Signal(object)  # {"step", "image" (uint8 array), "qimage", "path"}
-    checkpoint = Signal(object)  # {"step", "path", "reason"}
+    item = Signal(object)  # Item
+    losses = Signal(object)  # Losses
+    preview = Signal(object, object)  # Preview, and its image as a QImage
+    checkpoint = Signal(object)  # Checkpoint
     result = Signal(object)
     failed = Signal(str)  # one readable line, never a traceback
     cancelled = Signal()
@@ -64,9 +76,7 @@ class Worker(QThread):
 
     def run(self) -> None:
         try:
-            value = self._job(self.control)
-            if isinstance(value, Iterator):
-                value = self._drive(value)
+            value = self._drive(self._job(self.control))
             self.value, self.outcome = value, "result"
             self.result.emit(value)
         except Cancelled:
@@ -82,27 +92,27 @@ class Worker(QThread):
             self._fail(f"{self.name} failed unexpectedly ({type(exc).__name__}: {first}). "
                        "The details are in the log file.")
 
-    def _drive(self, events: Iterator[Event]) -> Any:
-        final: Any = {}
+    def _drive(self, events: Iterable[Event]) -> Any:
+        value: Any = None
         for event in events:
-            kind = event.kind
-            if kind == "finished":
-                final = event.data  # keep iterating: the job's clean-up runs after its last yield
-            elif kind == "failed":
-                raise StudioError(str(event.data.get("error", "the job failed")))
-            elif kind == "log":
-                self.log.emit(str(event.data.get("level", "info")), str(event.data.get("message", "")))
-            elif kind == "preview":
-                data = dict(event.data)
-                image = data.get("image")
-                if isinstance(image, np.ndarray):
-                    data["qimage"] = qimage_from_array(image)  # QImage (not QPixmap) is safe off the GUI thread
-                self.preview.emit(data)
-            elif kind in ("progress", "item", "losses", "checkpoint"):
-                getattr(self, kind).emit(dict(event.data))
+            if isinstance(event, Finished):
+                value = event.value  # keep iterating: the job's clean-up runs after its last yield
+            elif isinstance(event, Progress):
+                self.progress.emit(event)
+            elif isinstance(event, Item):
+                self.item.emit(event)
+            elif isinstance(event, Losses):
+                self.losses.emit(event)
+            elif isinstance(event, Preview):
+                image = event.image  # QImage (not QPixmap) is safe off the GUI thread
+                self.preview.emit(event, qimage_from_array(image) if isinstance(image, np.ndarray) else None)
+            elif isinstance(event, Checkpoint):
+                self.checkpoint.emit(event)
+            elif isinstance(event, Log):
+                self.log.emit(event.level, event.message)
             else:
-                log.debug("%s: ignoring %s event", self.name, kind)
-        return final
+                raise unknown(event)
+        return value
 
     def _fail(self, message: str) -> None:
         self.outcome, self.error = "failed", message
@@ -138,7 +148,7 @@ class TaskSlot(QObject):
     log = Signal(str, str)
     item = Signal(object)
     losses = Signal(object)
-    preview = Signal(object)
+    preview = Signal(object, object)
     checkpoint = Signal(object)
     result = Signal(object)
     failed = Signal(str)
@@ -207,9 +217,9 @@ class TaskSlot(QObject):
         return self.sender() is self._current and self._current is not None
 
     @Slot(object)
-    def _on_progress(self, data: dict) -> None:
+    def _on_progress(self, progress: Progress) -> None:
         if self._mine():
-            self.progress.emit(data)
+            self.progress.emit(progress)
 
     @Slot(str, str)
     def _on_log(self, level: str, message: str) -> None:
@@ -217,24 +227,24 @@ class TaskSlot(QObject):
             self.log.emit(level, message)
 
     @Slot(object)
-    def _on_item(self, data: dict) -> None:
+    def _on_item(self, item: Item) -> None:
         if self._mine():
-            self.item.emit(data)
+            self.item.emit(item)
 
     @Slot(object)
-    def _on_losses(self, data: dict) -> None:
+    def _on_losses(self, losses: Losses) -> None:
         if self._mine():
-            self.losses.emit(data)
+            self.losses.emit(losses)
+
+    @Slot(object, object)
+    def _on_preview(self, preview: Preview, qimage: Any) -> None:
+        if self._mine():
+            self.preview.emit(preview, qimage)
 
     @Slot(object)
-    def _on_preview(self, data: dict) -> None:
+    def _on_checkpoint(self, checkpoint: Checkpoint) -> None:
         if self._mine():
-            self.preview.emit(data)
-
-    @Slot(object)
-    def _on_checkpoint(self, data: dict) -> None:
-        if self._mine():
-            self.checkpoint.emit(data)
+            self.checkpoint.emit(checkpoint)
 
     @Slot(object)
     def _on_result(self, value: Any) -> None:

@@ -6,8 +6,8 @@ Importing this package registers every architecture, so ``build(arch, params)`` 
 from .detect import clean_state_dict, detect_generator, load_into
 from .discriminators import NLayerDiscriminator, PixelDiscriminator
 from .flow import FlowDecoder, FlowEncoder, Glow
-from .norms import init_weights
-from .registry import REFERENCE_PRESETS, architectures, build, register
+from .norm_layers import init_weights
+from .registry import REFERENCE_PRESETS, Network, architectures, build, register
 from .resnet import MobileResnetGenerator, ResnetGenerator
 from .unet import UnetGenerator
 from .vae import ConvVAE
@@ -20,6 +20,7 @@ __all__ = [
     "Glow",
     "MobileResnetGenerator",
     "NLayerDiscriminator",
+    "Network",
     "PixelDiscriminator",
     "ResnetGenerator",
     "UnetGenerator",

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .norms import NORMS, conv_bias, init_weights, norm_layer
-from .registry import check_choice, check_int, register
+from .norm_layers import NORMS, conv_bias, init_weights, norm_layer
+from .registry import Network, check_choice, check_int, register
 
 
 @register("patchgan_discriminator")
-class NLayerDiscriminator(nn.Module):
+class NLayerDiscriminator(Network):
     """Classifies overlapping patches as real or fake; n_layers=3 ('basic') sees 70x70 patches.
 
     The output is a map of logits, e.g. 30x30 for a 256x256 input with n_layers=3.
@@ -48,7 +48,7 @@ class NLayerDiscriminator(nn.Module):
 
 
 @register("pixel_discriminator")
-class PixelDiscriminator(nn.Module):
+class PixelDiscriminator(Network):
     """Classifies each pixel on its own (1x1 convolutions); the output keeps the input's size."""
 
     def __init__(self, input_nc: int = 3, ndf: int = 64, norm: str = "batch"):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -31,7 +32,7 @@ from torch.nn import functional as F
 
 from studio.core.errors import ModelError
 
-from .registry import check_int, register
+from .registry import Network, check_int, register
 
 LOG_2PI = math.log(2 * math.pi)
 MIN_SCALE = math.exp(-2.0)  # coupling scales lie in [e^-2, 1] (see AffineCoupling)
@@ -77,6 +78,8 @@ class ActNorm(nn.Module):
     :meth:`Glow.initialize` only, which keeps the forward pass free of data-dependent branches.
     """
 
+    initialized: Tensor  # a buffer: declared for the type checker, which cannot see register_buffer
+
     def __init__(self, channels: int):
         super().__init__()
         self.loc = nn.Parameter(torch.zeros(1, channels, 1, 1))
@@ -104,6 +107,13 @@ class ActNorm(nn.Module):
 
 class InvConv2dLU(nn.Module):
     """Invertible 1×1 convolution, W = P·L·(U + diag(s)), so log|det W| = Σ log|s| costs nothing."""
+
+    # Buffers, declared for the type checker, which cannot see register_buffer.
+    perm: Tensor
+    sign_s: Tensor
+    lower_mask: Tensor
+    eye: Tensor
+    frozen_inverse: Tensor | None
 
     def __init__(self, channels: int):
         super().__init__()
@@ -142,6 +152,7 @@ class ZeroConv2d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        assert self.conv.bias is not None  # a Conv2d built with bias=True
         nn.init.zeros_(self.conv.weight)
         nn.init.zeros_(self.conv.bias)
         self.log_gain = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
@@ -268,11 +279,15 @@ class Level(nn.Module):
     def __init__(self, channels: int, depth: int, hidden: int, last: bool):
         super().__init__()
         self.steps = nn.ModuleList(FlowStep(channels, hidden) for _ in range(depth))
-        self.prior: nn.Module = TopPrior(channels) if last else SplitPrior(channels)
+        self.prior: TopPrior | SplitPrior = TopPrior(channels) if last else SplitPrior(channels)
+
+    def flow_steps(self) -> list[FlowStep]:
+        """The steps, typed (a ModuleList yields plain Modules)."""
+        return [cast(FlowStep, step) for step in self.steps]
 
 
 @register("glow")
-class Glow(nn.Module):
+class Glow(Network):
     """x (N, 3, H, W) in flow space <-> ε, one standard-normal tensor per level (or one flat vector)."""
 
     def __init__(self, image_size: int = 64, levels: int = 3, depth: int = 8, hidden: int = 128):
@@ -293,15 +308,19 @@ class Glow(nn.Module):
             self.levels.append(Level(channels, depth, hidden, last))
             channels = channels if last else channels // 2
 
+    def level_list(self) -> list[Level]:
+        """The levels, typed (a ModuleList yields plain Modules)."""
+        return [cast(Level, level) for level in self.levels]
+
     # -- the bijection -------------------------------------------------------------------------
     def encode_levels(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
         """x -> (ε per level, log|det ∂ε/∂x| per sample)."""
         logdet = x.new_zeros(x.shape[0])
         eps_list = []
         h = x
-        for level in self.levels:
+        for level in self.level_list():
             h = squeeze(h)
-            for step in level.steps:
+            for step in level.flow_steps():
                 h, ld = step(h)
                 logdet = logdet + ld
             if isinstance(level.prior, SplitPrior):
@@ -313,12 +332,13 @@ class Glow(nn.Module):
         return eps_list, logdet
 
     def decode_levels(self, eps_list: list[Tensor]) -> Tensor:
-        h = self.levels[-1].prior.inverse(eps_list[-1])
-        for index in range(len(self.levels) - 1, -1, -1):
-            level = self.levels[index]
+        levels = self.level_list()
+        h = cast(TopPrior, levels[-1].prior).inverse(eps_list[-1])
+        for index in range(len(levels) - 1, -1, -1):
+            level = levels[index]
             if isinstance(level.prior, SplitPrior):
                 h = level.prior.inverse(h, eps_list[index])
-            for step in reversed(level.steps):
+            for step in reversed(level.flow_steps()):
                 h = step.inverse(h)
             h = unsqueeze(h)
         return h

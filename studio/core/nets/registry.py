@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from torch import nn
 
 from studio.core.errors import ModelError
 
-_ARCHITECTURES: dict[str, type[nn.Module]] = {}
+
+class Network(nn.Module):
+    """What every registered architecture is: a module that knows its name and its parameters."""
+
+    arch: ClassVar[str]  # set by @register
+    config: dict[str, Any]  # the constructor's parameters, defaults filled in (JSON-able)
+
+
+_ARCHITECTURES: dict[str, type[Network]] = {}
+Net = TypeVar("Net", bound=Network)
 
 # The reference's --netG / --netD names, as (architecture, parameters) of ours.
 # 'n_layers' takes its depth from --n_layers_D; pass n_layers explicitly to override the default 3.
@@ -29,10 +38,10 @@ REFERENCE_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def register(name: str) -> Callable[[type], type]:
+def register(name: str) -> Callable[[type[Net]], type[Net]]:
     """Class decorator: make the class buildable as ``name`` and set its ``arch`` attribute."""
 
-    def add(cls: type) -> type:
+    def add(cls: type[Net]) -> type[Net]:
         if name in _ARCHITECTURES and _ARCHITECTURES[name] is not cls:
             raise ValueError(
                 f"architecture {name!r} is already registered to {_ARCHITECTURES[name].__name__}"
@@ -49,7 +58,7 @@ def architectures() -> list[str]:
     return sorted(_ARCHITECTURES)
 
 
-def build(arch: str, params: Mapping[str, Any]) -> nn.Module:
+def build(arch: str, params: Mapping[str, Any]) -> Network:
     """A new network of architecture ``arch``; parameters not given take their defaults.
 
     Raises ModelError for an unknown architecture (listing the known ones) and for an

@@ -1,17 +1,18 @@
 """ResNet generators: the reference's (Johnson et al.) and a light mobile variant.
 
+Both are one generator, :class:`ResnetGenerator`, parameterised by its residual block class: the
+mobile variant only swaps in :class:`MobileResnetBlock` and a narrower default width.
+
 Layer order and indices follow the reference pix2pix/CycleGAN code exactly, so its state
 dicts (``model.1.weight``, ``model.10.conv_block.1.weight``, ...) load unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import Tensor, nn
 
-from .norms import NORMS, conv_bias, init_weights, norm_layer
-from .registry import check_bool, check_choice, check_int, register
+from .norm_layers import NORMS, conv_bias, init_weights, norm_layer
+from .registry import Network, check_bool, check_choice, check_int, register
 
 PADDINGS = ("reflect", "replicate", "zero")
 N_DOWNSAMPLING = 2  # fixed in the reference; makes the size multiple 2**2
@@ -31,98 +32,48 @@ class ResnetBlock(nn.Module):
 
     def __init__(self, dim: int, padding_type: str, norm: str, use_dropout: bool):
         super().__init__()
-        bias = conv_bias(norm)
-
-        def conv() -> list[nn.Module]:
-            pad, p = _padding(padding_type)
-            return [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=bias)]
-
-        layers = [*conv(), norm_layer(norm, dim), nn.ReLU(True)]
+        layers = [*self.conv3x3(dim, padding_type, norm), norm_layer(norm, dim), nn.ReLU(True)]
         if use_dropout:
             layers.append(nn.Dropout(0.5))
-        layers += [*conv(), norm_layer(norm, dim)]
+        layers += [*self.conv3x3(dim, padding_type, norm), norm_layer(norm, dim)]
         self.conv_block = nn.Sequential(*layers)
+
+    @staticmethod
+    def conv3x3(dim: int, padding_type: str, norm: str) -> list[nn.Module]:
+        """The padding layers and the 3x3 conv that the block uses twice."""
+        pad, p = _padding(padding_type)
+        return [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=conv_bias(norm))]
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv_block(x)
 
 
-class MobileResnetBlock(nn.Module):
+class MobileResnetBlock(ResnetBlock):
     """A ResnetBlock whose 3x3 convs are depthwise-separable, as in GAN Compression's mobile ResNet.
 
     Each conv becomes depthwise 3x3 + norm + pointwise 1x1: about 9x fewer multiply-adds
     at the same width.
     """
 
-    def __init__(self, dim: int, padding_type: str, norm: str, use_dropout: bool):
-        super().__init__()
+    @staticmethod
+    def conv3x3(dim: int, padding_type: str, norm: str) -> list[nn.Module]:
+        pad, p = _padding(padding_type)
         bias = conv_bias(norm)
-
-        def separable() -> list[nn.Module]:
-            pad, p = _padding(padding_type)
-            depthwise = nn.Conv2d(dim, dim, 3, padding=p, groups=dim, bias=bias)
-            pointwise = nn.Conv2d(dim, dim, 1, bias=bias)
-            return [*pad, nn.Sequential(depthwise, norm_layer(norm, dim), pointwise)]
-
-        layers = [*separable(), norm_layer(norm, dim), nn.ReLU(True)]
-        if use_dropout:
-            layers.append(nn.Dropout(0.5))
-        layers += [*separable(), norm_layer(norm, dim)]
-        self.conv_block = nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv_block(x)
-
-
-def _encoder_blocks_decoder(
-    input_nc: int, output_nc: int, ngf: int, norm: str, n_blocks: int, block: Callable[[int], nn.Module]
-) -> nn.Sequential:
-    """7x7 stem, two stride-2 downsamplings, ``n_blocks`` residual blocks, two upsamplings, 7x7 head."""
-    bias = conv_bias(norm)
-    layers: list[nn.Module] = [
-        nn.ReflectionPad2d(3),
-        nn.Conv2d(input_nc, ngf, 7, padding=0, bias=bias),
-        norm_layer(norm, ngf),
-        nn.ReLU(True),
-    ]
-    for i in range(N_DOWNSAMPLING):
-        c = ngf * 2**i
-        layers += [
-            nn.Conv2d(c, c * 2, 3, stride=2, padding=1, bias=bias),
-            norm_layer(norm, c * 2),
-            nn.ReLU(True),
-        ]
-    layers += [block(ngf * 2**N_DOWNSAMPLING) for _ in range(n_blocks)]
-    for i in range(N_DOWNSAMPLING, 0, -1):
-        c = ngf * 2**i
-        layers += [
-            nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
-            norm_layer(norm, c // 2),
-            nn.ReLU(True),
-        ]
-    # The head always has a bias: no norm follows it.
-    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
-    return nn.Sequential(*layers)
-
-
-def _checked_config(
-    input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool, n_blocks: int, padding_type: str
-) -> dict:
-    return {
-        "input_nc": check_int("input_nc", input_nc, 1),
-        "output_nc": check_int("output_nc", output_nc, 1),
-        "ngf": check_int("ngf", ngf, 1),
-        "norm": check_choice("norm", norm, NORMS),
-        "use_dropout": check_bool("use_dropout", use_dropout),
-        "n_blocks": check_int("n_blocks", n_blocks, 0),
-        "padding_type": check_choice("padding_type", padding_type, PADDINGS),
-    }
+        depthwise = nn.Conv2d(dim, dim, 3, padding=p, groups=dim, bias=bias)
+        pointwise = nn.Conv2d(dim, dim, 1, bias=bias)
+        # One Sequential keeps the block's layer indices (and so its state-dict keys) those of ResnetBlock.
+        return [*pad, nn.Sequential(depthwise, norm_layer(norm, dim), pointwise)]
 
 
 @register("resnet_generator")
-class ResnetGenerator(nn.Module):
-    """The reference ResNet generator (resnet_9blocks / resnet_6blocks). Output in [-1, 1]."""
+class ResnetGenerator(Network):
+    """The reference ResNet generator (resnet_9blocks / resnet_6blocks). Output in [-1, 1].
 
+    7x7 stem, two stride-2 downsamplings, ``n_blocks`` residual blocks of class ``block``, two
+    upsamplings, 7x7 head.
+    """
+
+    block: type[ResnetBlock] = ResnetBlock
     size_multiple = 2**N_DOWNSAMPLING
 
     def __init__(
@@ -136,15 +87,41 @@ class ResnetGenerator(nn.Module):
         padding_type: str = "reflect",
     ):
         super().__init__()
-        self.config = _checked_config(input_nc, output_nc, ngf, norm, use_dropout, n_blocks, padding_type)
-        self.model = _encoder_blocks_decoder(
-            input_nc,
-            output_nc,
-            ngf,
-            norm,
-            n_blocks,
-            lambda dim: ResnetBlock(dim, padding_type, norm, use_dropout),
-        )
+        self.config = {
+            "input_nc": check_int("input_nc", input_nc, 1),
+            "output_nc": check_int("output_nc", output_nc, 1),
+            "ngf": check_int("ngf", ngf, 1),
+            "norm": check_choice("norm", norm, NORMS),
+            "use_dropout": check_bool("use_dropout", use_dropout),
+            "n_blocks": check_int("n_blocks", n_blocks, 0),
+            "padding_type": check_choice("padding_type", padding_type, PADDINGS),
+        }
+        bias = conv_bias(norm)
+        layers: list[nn.Module] = [
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(input_nc, ngf, 7, padding=0, bias=bias),
+            norm_layer(norm, ngf),
+            nn.ReLU(True),
+        ]
+        for i in range(N_DOWNSAMPLING):
+            c = ngf * 2**i
+            layers += [
+                nn.Conv2d(c, c * 2, 3, stride=2, padding=1, bias=bias),
+                norm_layer(norm, c * 2),
+                nn.ReLU(True),
+            ]
+        dim = ngf * 2**N_DOWNSAMPLING
+        layers += [self.block(dim, padding_type, norm, use_dropout) for _ in range(n_blocks)]
+        for i in range(N_DOWNSAMPLING, 0, -1):
+            c = ngf * 2**i
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                norm_layer(norm, c // 2),
+                nn.ReLU(True),
+            ]
+        # The head always has a bias: no norm follows it.
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
         init_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -152,15 +129,16 @@ class ResnetGenerator(nn.Module):
 
 
 @register("mobile_resnet_generator")
-class MobileResnetGenerator(nn.Module):
+class MobileResnetGenerator(ResnetGenerator):
     """The ResNet generator with depthwise-separable residual blocks and a narrow default width.
 
     For the "fast" training preset: at ngf=16 it costs roughly 1/50 of resnet_9blocks' multiply-adds.
     Its state dict is its own (not the reference's).
     """
 
-    size_multiple = 2**N_DOWNSAMPLING
+    block = MobileResnetBlock
 
+    # Only the default width differs; the signature is spelled out because the registry reads it.
     def __init__(
         self,
         input_nc: int = 3,
@@ -171,17 +149,4 @@ class MobileResnetGenerator(nn.Module):
         n_blocks: int = 9,
         padding_type: str = "reflect",
     ):
-        super().__init__()
-        self.config = _checked_config(input_nc, output_nc, ngf, norm, use_dropout, n_blocks, padding_type)
-        self.model = _encoder_blocks_decoder(
-            input_nc,
-            output_nc,
-            ngf,
-            norm,
-            n_blocks,
-            lambda dim: MobileResnetBlock(dim, padding_type, norm, use_dropout),
-        )
-        init_weights(self)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model(x)
+        super().__init__(input_nc, output_nc, ngf, norm, use_dropout, n_blocks, padding_type)

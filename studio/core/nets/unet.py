@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .norms import NORMS, conv_bias, init_weights, norm_layer
-from .registry import check_bool, check_choice, check_int, register
+from .norm_layers import NORMS, conv_bias, init_weights, norm_layer
+from .registry import Network, check_bool, check_choice, check_int, register
 
 MIN_DOWNS = 5  # the five blocks every reference U-Net has; deeper ones repeat the ngf*8 block
 
@@ -43,13 +43,16 @@ class UnetSkipConnectionBlock(nn.Module):
         downconv = nn.Conv2d(
             outer_nc if input_nc is None else input_nc, inner_nc, 4, stride=2, padding=1, bias=bias
         )
+        layers: list[nn.Module]
         if outermost:
+            assert submodule is not None  # checked above; the outermost block is never the innermost
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1)
             layers = [downconv, submodule, nn.ReLU(True), upconv, nn.Tanh()]
         elif innermost:
             upconv = nn.ConvTranspose2d(inner_nc, outer_nc, 4, stride=2, padding=1, bias=bias)
             layers = [nn.LeakyReLU(0.2, True), downconv, nn.ReLU(True), upconv, norm_layer(norm, outer_nc)]
         else:
+            assert submodule is not None  # checked above
             upconv = nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, stride=2, padding=1, bias=bias)
             layers = [nn.LeakyReLU(0.2, True), downconv, norm_layer(norm, inner_nc), submodule]
             layers += [nn.ReLU(True), upconv, norm_layer(norm, outer_nc)]
@@ -64,7 +67,7 @@ class UnetSkipConnectionBlock(nn.Module):
 
 
 @register("unet_generator")
-class UnetGenerator(nn.Module):
+class UnetGenerator(Network):
     """The reference U-Net: ``num_downs`` halvings, so inputs must be multiples of 2**num_downs."""
 
     def __init__(

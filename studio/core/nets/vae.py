@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from studio.core.errors import ModelError
 
-from .registry import check_int, register
+from .registry import Network, check_int, register
 
 MIN_SIZE, MAX_SIZE = 32, 128
 BOTTOM = 4  # spatial size of the innermost feature map
@@ -76,8 +76,10 @@ class Decoder(nn.Module):
 
 
 @register("conv_vae")
-class ConvVAE(nn.Module):
+class ConvVAE(Network):
     """Encoder, decoder, and the Gaussian likelihood scale σ (a buffer: estimated, not learned)."""
+
+    log_sigma: Tensor  # the buffer, declared for the type checker, which cannot see register_buffer
 
     def __init__(self, image_size: int = 64, latent_dim: int = 128, channels: int = 32, max_channels: int = 256):
         super().__init__()

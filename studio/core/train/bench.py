@@ -16,9 +16,9 @@ from torch import nn
 
 from studio.core import nets
 
-from .config import preset
-from .gans import TRAINERS
+from .kinds import TRAINERS
 from .losses import GANLoss, ImagePool
+from .presets import preset
 
 
 def _sync(device: torch.device) -> None:
@@ -39,7 +39,11 @@ def studio_step(kind: str, preset_name: str, size: int, device: torch.device,
     torch.manual_seed(0)
     trainer = TRAINERS[kind](config, device)
     batch = _batch(size, batch_size)
-    return lambda: trainer.step(batch)
+
+    def step() -> None:
+        trainer.step(batch)
+
+    return step
 
 
 def interleaved_seconds(steps: dict[str, Callable[[], None]], rounds: int, warmup: int,

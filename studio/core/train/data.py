@@ -127,6 +127,9 @@ class _TrainingSet(Dataset):
         state["_cache"] = {}  # worker processes started by spawn should not receive a pickled cache
         return state
 
+    def __len__(self) -> int:
+        raise NotImplementedError
+
     def _rng(self, key: Key | int) -> tuple[int, random.Random]:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         if not 0 <= index < len(self):

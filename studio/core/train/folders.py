@@ -13,20 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 from studio.core.errors import ImageError, StudioError
-
-# images.py has no public header-only check yet; its private helpers keep the scan's rules (allowed
-# decoders, empty files, FIFOs, the size limit) identical to read_image's.
-from studio.core.images import (
-    _READ_FORMATS,
-    DEFAULT_MAX_PIXELS,
-    IMAGE_EXTENSIONS,
-    _check_is_readable_file,
-    _pillow_bomb_guard_off,
-    list_images,
-)
+from studio.core.images import IMAGE_EXTENSIONS, list_images, probe_image
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +43,7 @@ def scan_folder(folder: str | Path) -> FolderScan:
     scan = FolderScan(folder)
     for path in candidates:
         try:
-            scan.sizes[path] = _probe(path)
+            scan.sizes[path] = probe_image(path)  # the header only: the same rules as read_image
         except ImageError as exc:
             scan.skipped.append((path, exc.reason))
         else:
@@ -67,27 +55,6 @@ def scan_folder(folder: str | Path) -> FolderScan:
                     _examples(scan.skipped, folder))
     log.info("%s: %d usable images", folder, len(scan.usable))
     return scan
-
-
-def _probe(path: Path) -> tuple[int, int]:
-    _check_is_readable_file(path)
-    try:
-        with _pillow_bomb_guard_off(), Image.open(path, formats=_READ_FORMATS) as im:
-            width, height = im.size
-            if width * height > DEFAULT_MAX_PIXELS:
-                raise ImageError(path, f"image is {width}×{height}, over the "
-                                       f"{DEFAULT_MAX_PIXELS / 1e6:g}-megapixel limit")
-            im.verify()
-    except ImageError:
-        raise
-    except UnidentifiedImageError:
-        raise ImageError(path, "not an image file") from None
-    except PermissionError:
-        raise ImageError(path, "permission denied") from None
-    except Exception as exc:  # Pillow reports broken headers through many exception types
-        log.debug("checking %s failed: %r", path, exc)
-        raise ImageError(path, "image data is truncated or corrupt") from None
-    return width, height
 
 
 def _why_nothing(scan: FolderScan) -> str:

@@ -14,6 +14,9 @@ GAN_MODES = ("lsgan", "vanilla", "wgangp")
 class GANLoss(nn.Module):
     """Adversarial loss against a constant target: least squares, the original log loss, or WGAN."""
 
+    real_label: torch.Tensor  # buffers, registered in __init__
+    fake_label: torch.Tensor
+
     def __init__(self, mode: str = "lsgan", real_label: float = 1.0, fake_label: float = 0.0):
         super().__init__()
         if mode not in GAN_MODES:

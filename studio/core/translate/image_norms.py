@@ -47,20 +47,21 @@ class ImageNorm(nn.Module):
         if x.numel() == 0:
             return x  # shape-only runs (see studio.core.translate.tiling.profile): no backend has to normalise nothing
         if self.mode == "collect":
-            self._accumulate(x)
+            self.accumulate(x)
             raise StopForward
         # Statistics in fp32 even under autocast: fp16 sums over a large image lose the mean.
         if self.mode == "frozen":
             # One fused x * scale + shift: a tile's activations are hundreds of megabytes, and
             # (x - mean) * invstd * weight + bias would make three temporaries of that size.
+            assert self.mean is not None and self.var is not None, "frozen without statistics"
             scale = torch.rsqrt(self.var + self.eps)
             shift = -self.mean * scale
-            if self.weight is not None:
+            if self.weight is not None and self.bias is not None:
                 scale, shift = scale * self.weight, shift * self.weight + self.bias
             y = torch.addcmul(shift.view(1, -1, 1, 1), x.float(), scale.view(1, -1, 1, 1))
             return y.to(x.dtype)
         y = nn.functional.instance_norm(x.float(), eps=self.eps)
-        if self.weight is not None:
+        if self.weight is not None and self.bias is not None:
             y = y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
         return y.to(x.dtype)
 
@@ -71,7 +72,9 @@ class ImageNorm(nn.Module):
         self._sumsq = None
         self._count = 0
 
-    def _accumulate(self, x: torch.Tensor) -> None:
+    def accumulate(self, x: torch.Tensor) -> None:
+        """Add the statistics of ``x``'s core region (``region`` of a ``tile_size`` tile)."""
+        assert self.region is not None and self.tile_size is not None, "collecting without a region"
         y0, y1, x0, x1 = self.region
         tile_h, tile_w = self.tile_size
         # The activation is a downscaled copy of the tile; map the region onto it exactly.
@@ -91,7 +94,7 @@ class ImageNorm(nn.Module):
         self._count += part.shape[0] * part.shape[2] * part.shape[3]
 
     def freeze(self) -> None:
-        if not self._count:
+        if not self._count or self._sum is None or self._sumsq is None:
             raise RuntimeError("no statistics were collected")
         mean = self._sum / self._count
         var = (self._sumsq / self._count - mean * mean).clamp_min(0.0)

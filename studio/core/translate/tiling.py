@@ -35,6 +35,7 @@ from torch import nn
 
 from studio.core import paths
 from studio.core.errors import StudioError
+from studio.core.jobs import Finished, Progress
 from studio.core.nets.resnet import MobileResnetBlock, MobileResnetGenerator, ResnetBlock, ResnetGenerator
 from studio.core.nets.unet import UnetGenerator, UnetSkipConnectionBlock
 
@@ -434,8 +435,8 @@ class TiledRun:
         return passes
 
     # -- running -----------------------------------------------------------------------------------
-    def steps(self, x: torch.Tensor, core: int, halo: int) -> Iterator[tuple[float, float]]:
-        """Yields ``(work done, total work)`` after every tile; returns the output image."""
+    def steps(self, x: torch.Tensor, core: int, halo: int) -> Iterator[Progress | Finished]:
+        """A job: Progress (work done of the total) after every tile, then Finished(the output image)."""
         _, _, height, width = x.shape
         tiles = plan_tiles(height, width, core, halo)
         passes = self.plan(tiles)
@@ -472,7 +473,8 @@ class TiledRun:
                     if step.keep is not None:
                         y = self.run(tile_input, skips, step.start, step.stop)
                         del tile_input
-                        norm._accumulate(y)  # statistics of the activation the next pass starts from
+                        assert norm is not None, "a pass that keeps activations collects a norm"
+                        norm.accumulate(y)  # statistics of the activation the next pass starts from
                         for store, skip in zip(new, [*skips[kept:], y], strict=True):
                             store.put(i, skip)
                     elif norm is not None:
@@ -484,11 +486,12 @@ class TiledRun:
                             raise RuntimeError("a statistics pass ran past its norm")
                     else:
                         y = self.run(tile_input, skips, step.start, step.stop)
+                        assert out is not None
                         out[..., t.y0 : t.y1, t.x0 : t.x1] += y.float().cpu() * t.weights(height, width, FEATHER)
                     del skips
                     _release_freed_memory()
                     done += step.cost * t.area
-                    yield done, total
+                    yield Progress(done, total)
                 if norm is not None:
                     norm.freeze()
                 if step.keep is not None:
@@ -500,7 +503,7 @@ class TiledRun:
                     new = []
                 log.debug("pass %d/%d, %s, layers %d-%d: %.2f s", number, len(passes), step.describe(),
                           step.start, step.stop - 1, time.perf_counter() - began)
-            return out
+            yield Finished(out)
         finally:
             for store in [main, *forks, *new]:
                 store.close()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.core import device as devices
+from studio.core import jobs
 from studio.core.errors import Cancelled, ImageError, StudioError
 from studio.core.images import (
     IMAGE_EXTENSIONS,
@@ -29,7 +31,7 @@ from studio.core.images import (
     tensor_to_image,
     write_image,
 )
-from studio.core.jobs import Control, Event, Steps, progress, run_steps, step_events
+from studio.core.jobs import Control, Finished, Item, Job, Log, Progress
 from studio.core.store import LoadedModel
 
 from . import tiling
@@ -109,61 +111,55 @@ class Translator:
         m = self.profile.size_multiple
         return _round_up(self.profile.receptive_radius + tiling.FEATHER, m)
 
-    def translate_tensor(
-        self,
-        x: torch.Tensor,
-        tile: int | None = None,
-        *,
-        control: Control | None = None,
-        on_progress: Callable[[float], None] | None = None,
-    ) -> torch.Tensor:
+    def translate_tensor(self, x: torch.Tensor, tile: int | None = None, *, control: Control | None = None) -> torch.Tensor:
         """(1, C, H, W) in [-1, 1] on the CPU -> (1, C', H, W) in [-1, 1] on the CPU.
 
         ``tile``: None decides by the memory budget; 0 never tiles; N uses N-pixel tile cores.
-        A tiled translation checks ``control`` (pause, cancel) after every tile and reports the
-        fraction done to ``on_progress``.
+        A tiled translation checks ``control`` (pause, cancel) after every tile.
         """
-        return run_steps(self.steps(x, tile), control, on_progress)
+        return jobs.run(self.steps(x, tile), control=control)
 
-    def steps(self, x: torch.Tensor, tile: int | None = None) -> Steps[torch.Tensor]:
-        """:meth:`translate_tensor` as a generator: yields ``(work done, total work)``, returns the output."""
+    def steps(self, x: torch.Tensor, tile: int | None = None) -> Job:
+        """:meth:`translate_tensor` as a job: Progress after every tile, then Finished(the output)."""
         height, width = x.shape[-2:]
         core = self.tile_for(height, width, tile)
         padded = _pad_to_multiple(x, self.profile.size_multiple)
         if core:
             halo = min(self.halo, core)
             run = tiling.TiledRun(self.layers, self.norms, self.profile, self._run)
-            out = yield from run.steps(padded, core, halo)
+            out = yield from jobs.nested(run.steps(padded, core, halo), Control(), lambda p: p)
         else:
             out = self._whole(padded).float().cpu()
         del padded
-        return out[..., :height, :width]
+        yield Finished(out[..., :height, :width])
 
-    def translate_array(self, rgb: np.ndarray, tile: int | None = None, **options) -> np.ndarray:
-        """(H, W, 3) in [0, 1] -> (H, W, 3) in [0, 1]; ``options`` as for :meth:`translate_tensor`."""
-        return run_steps(self.array_steps(rgb, tile), **options)
+    def translate_array(self, rgb: np.ndarray, tile: int | None = None, *, control: Control | None = None) -> np.ndarray:
+        """(H, W, 3) in [0, 1] -> (H, W, 3) in [0, 1]; ``tile`` and ``control`` as for :meth:`translate_tensor`."""
+        return jobs.run(self.array_steps(rgb, tile), control=control)
 
-    def array_steps(self, rgb: np.ndarray, tile: int | None = None) -> Steps[np.ndarray]:
-        """:meth:`translate_array` as a generator, like :meth:`steps`."""
-        out = yield from self.steps(image_to_tensor(rgb), tile)
-        return tensor_to_image(out)
+    def array_steps(self, rgb: np.ndarray, tile: int | None = None) -> Job:
+        """:meth:`translate_array` as a job, like :meth:`steps`."""
+        out = yield from jobs.nested(self.steps(image_to_tensor(rgb), tile), Control(), lambda p: p)
+        yield Finished(tensor_to_image(out))
 
-    def translate_file(self, source: Path, target: Path, tile: int | None = None, **options) -> Path:
-        """Read, translate and write one file (alpha re-attached); ``options`` as for :meth:`translate_tensor`."""
-        return run_steps(self.file_steps(source, target, tile), **options)
+    def translate_file(self, source: Path, target: Path, tile: int | None = None, *,
+                       control: Control | None = None) -> Path:
+        """Read, translate and write one file (alpha re-attached); ``tile`` and ``control`` as for
+        :meth:`translate_tensor`."""
+        return jobs.run(self.file_steps(source, target, tile), control=control)
 
-    def file_steps(self, source: Path, target: Path, tile: int | None = None) -> Steps[Path]:
-        """:meth:`translate_file` as a generator, like :meth:`steps`."""
+    def file_steps(self, source: Path, target: Path, tile: int | None = None) -> Job:
+        """:meth:`translate_file` as a job, like :meth:`steps`."""
         image = read_image(source)
         x = image_to_tensor(image.rgb)
         alpha = image.alpha
         del image  # large photos: keep one copy of the pixels, not two
-        out = yield from self.steps(x, tile)
+        out = yield from jobs.nested(self.steps(x, tile), Control(), lambda p: p)
         del x
         rgb = tensor_to_image(out)
         del out
         write_image(target, rgb, alpha)
-        return target
+        yield Finished(target)
 
     # -- internals -----------------------------------------------------------------------------
     def _prepare(self, x: torch.Tensor) -> torch.Tensor:
@@ -203,6 +199,11 @@ def _default_budget(device: torch.device) -> int:
     return CPU_TILE_BUDGET
 
 
+def _within_photo(progress: Progress, *, done: int, total: int, name: str, started: float) -> Progress:
+    """The batch's progress while photo ``done + 1`` reports its tiles."""
+    return Progress(done, total, name, part=progress.fraction, stats={"elapsed": time.monotonic() - started})
+
+
 # -- batch translation as a job ------------------------------------------------------------------
 
 def collect_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, Path]]:
@@ -232,7 +233,7 @@ def translate_job(
     *,
     tile: int | None = None,
     control: Control | None = None,
-) -> Iterator[Event]:
+) -> Job:
     """Translate files and folders. Unreadable files are skipped and reported; the rest all produce output.
 
     ``out`` is a file when there is exactly one input file and ``out`` has an image extension,
@@ -240,38 +241,37 @@ def translate_job(
     """
     control = control or Control()
     out = Path(out)
-    inputs = [Path(i) for i in inputs]
-    items = collect_inputs(inputs)
-    single = len(inputs) == 1 and not inputs[0].is_dir() and out.suffix.lower() in IMAGE_EXTENSIONS
-    done, failed, written = 0, [], []
+    paths = [Path(i) for i in inputs]
+    items = collect_inputs(paths)
+    single = len(paths) == 1 and not paths[0].is_dir() and out.suffix.lower() in IMAGE_EXTENSIONS
+    done = 0
+    failed: list[tuple[str, str]] = []
+    written: list[str] = []
     started = time.monotonic()
-    yield progress(0, len(items), "starting")
+    yield Progress(0, len(items), "starting")
     for source, relative in items:
         try:
             control.checkpoint()
         except Cancelled:
-            yield Event("log", {"level": "warning", "message": f"cancelled after {done} of {len(items)} files"})
-            yield Event("finished", {"written": written, "failed": failed, "cancelled": True})
+            yield Log("warning", f"cancelled after {done} of {len(items)} files")
+            yield Finished({"written": written, "failed": failed, "cancelled": True})
             return
         target = output_path(relative, out, single)
         try:
-            yield from step_events(
+            yield from jobs.nested(
                 translator.file_steps(source, target, tile=tile), control,
-                lambda part, done=done, name=source.name: progress(
-                    done, len(items), name, elapsed=time.monotonic() - started, part=part
-                ),
+                partial(_within_photo, done=done, total=len(items), name=source.name, started=started),
             )
         except Cancelled:
-            yield Event("log", {"level": "warning", "message": f"cancelled during {source.name}, after {done} of "
-                                f"{len(items)} files"})
-            yield Event("finished", {"written": written, "failed": failed, "cancelled": True})
+            yield Log("warning", f"cancelled during {source.name}, after {done} of {len(items)} files")
+            yield Finished({"written": written, "failed": failed, "cancelled": True})
             return
         except ImageError as exc:
             failed.append((str(source), exc.reason))
-            yield Event("item", {"path": str(source), "error": exc.reason})
+            yield Item(str(source), error=exc.reason)
         else:
             written.append(str(target))
-            yield Event("item", {"path": str(source), "output": str(target)})
+            yield Item(str(source), output=str(target))
         done += 1
-        yield progress(done, len(items), source.name, elapsed=time.monotonic() - started)
-    yield Event("finished", {"written": written, "failed": failed, "cancelled": False})
+        yield Progress(done, len(items), source.name, stats={"elapsed": time.monotonic() - started})
+    yield Finished({"written": written, "failed": failed, "cancelled": False})

@@ -7,7 +7,7 @@ the main window builds one of each, in this order.
 from __future__ import annotations
 
 from .base import Panel
-from .latent_explorer import LatentExplorerPanel
+from .latent import LatentExplorerPanel
 from .models import ModelsPanel
 from .train import TrainPanel
 from .translate import PairedTranslatePanel, UnpairedTranslatePanel

@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.jobs import Control, Event
-from studio.core.train.config import preset
+from studio.core.jobs import Checkpoint, Control, Losses, Preview, Progress
 from studio.core.train.job import list_runs, read_run, run_dir, train_job
+from studio.core.train.presets import run_config
 from studio.gui import resources
 from studio.gui.context import KIND_LABELS
 from studio.gui.widgets.common import ImageLabel, hint, lay_out_panel, push_button, side_column, tool_button
@@ -92,7 +92,7 @@ class TrainPanel(Panel):
     icon_name = "train"
 
     run_started = Signal(str)
-    run_finished = Signal(object)  # the data of the job's finished event
+    run_finished = Signal(object)  # the value of the job's Finished: {"run", "step", "cancelled", "model"}
     state_text_changed = Signal(str)
 
     def __init__(self, ctx, parent: QWidget | None = None):
@@ -260,11 +260,12 @@ class TrainPanel(Panel):
             self.ctx.notify(problems[0], "warning")
             return
         kind, name, preset_name = self.form.current_kind(), self.form.run_name(), self.form.preset.currentData()
-        overrides = self.form.overrides()
+        options, base_model = self.form.options(), self.form.base_model()
         store = self.ctx.store.store
 
         def job(control: Control):
-            config = preset(kind, name, preset_name, **overrides)
+            # In the worker: the base model's card is read from the store, off the GUI thread.
+            config = run_config(kind, name, preset_name, options, base_model, store)
             yield from train_job(config, control=control, store=store)
 
         self._run_kind = kind
@@ -277,11 +278,11 @@ class TrainPanel(Panel):
         store = self.ctx.store.store
 
         def job(control: Control):
-            yield Event("losses", {"history": _loss_history(name)})  # the curves so far, then the new steps
             yield from train_job(resume=name, control=control, store=store)
 
         self._run_kind = next((r.get("kind", "") for r in list_runs() if r.get("name") == name), "")
         self._begin(name, job, f"Resuming run “{name}”")
+        self.losses.set_series(_loss_history(name))  # the curves so far, then the new steps
 
     def _begin(self, name: str, job, message: str) -> None:
         self.problem_label.hide()
@@ -314,35 +315,31 @@ class TrainPanel(Panel):
             self._set_state("stopping")
 
     # -- events --------------------------------------------------------------------------------
-    def _on_progress(self, data: dict) -> None:
-        self._step, self._total = int(data.get("done", 0)), int(data.get("total", 0))
+    def _on_progress(self, progress: Progress) -> None:
+        self._step, self._total = int(progress.done), int(progress.total)
         self.progress.setRange(0, max(1, self._total))
         self.progress.setValue(self._step)
         self.stat_step.set(f"{self._step:,} / {self._total:,}")
-        rate = data.get("it_per_s")
+        rate = progress.stats.get("it_per_s")
         if rate:
             self.stat_speed.set(f"{rate:.2f} it/s" if rate < 100 else f"{rate:.0f} it/s")
-        self.stat_eta.set(format_duration(data.get("eta_s")) if self._step < self._total else "0:00")
-        if "epoch" in data:
-            self.stat_epoch.set(str(int(data["epoch"]) + 1))
+        self.stat_eta.set(format_duration(progress.stats.get("eta_s")) if self._step < self._total else "0:00")
+        if "epoch" in progress.stats:
+            self.stat_epoch.set(str(int(progress.stats["epoch"]) + 1))
         if self._state == "starting":
             self._set_state("running")
 
-    def _on_losses(self, data: dict) -> None:
-        if "history" in data:
-            self.losses.set_series(data["history"])
-        else:
-            self.losses.append(data["step"], data["values"])
+    def _on_losses(self, losses: Losses) -> None:
+        self.losses.append(losses.step, losses.values)
 
-    def _on_preview(self, data: dict) -> None:
-        image = data.get("qimage")
+    def _on_preview(self, preview: Preview, image: Any) -> None:
         if image is not None:
             self.preview.set_image(image)
             layout = PREVIEW_LAYOUTS.get(self._run_kind, "fixed samples")
-            self.preview_caption.setText(f"Preview at step {data.get('step', '?'):,} · {layout}")
+            self.preview_caption.setText(f"Preview at step {preview.step:,} · {layout}")
 
-    def _on_checkpoint(self, data: dict) -> None:
-        self.run_log.appendPlainText(f"checkpoint at step {data.get('step')} ({data.get('reason', '')})")
+    def _on_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self.run_log.appendPlainText(f"checkpoint at step {checkpoint.step} ({checkpoint.reason})")
 
     def _on_log(self, level: str, message: str) -> None:
         prefix = "" if level == "info" else f"{level.upper()}: "
@@ -450,5 +447,5 @@ class TrainPanel(Panel):
     def request_stop(self) -> None:
         self.stop()
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(1100, 720)

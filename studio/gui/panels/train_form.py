@@ -1,5 +1,5 @@
 """The training form: kind, data folders (scanned in workers before anything starts), preset,
-base model and advanced options, turned into the overrides of ``train.config.preset``."""
+base model and advanced options: the choices that ``train.presets.run_config`` turns into a run."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.jobs import Control
+from studio.core.jobs import Control, returning
 from studio.core.store import validate_name
 from studio.core.train.folders import FolderScan, match_by_name, scan_folder, skipped_lines
 from studio.gui import dialogs
@@ -51,7 +51,7 @@ MAX_LISTED_SKIPS = 15
 
 def latent_training_available() -> bool:
     """VAE and flow training come with the latent models; they may be missing from a build."""
-    return importlib.util.find_spec("studio.core.train.latent_trainers") is not None
+    return importlib.util.find_spec("studio.core.train.latent_trainer") is not None
 
 
 def _spin(maximum: int, special: str, step: int = 1, minimum: int = 0) -> QSpinBox:
@@ -126,13 +126,13 @@ class TrainForm(QWidget):
         self.preset.addItem("Reference", "reference")
         self.preset.addItem("Fast (CPU-friendly)", "fast")
         self.preset_hint = hint("")
-        self.base_model = QComboBox()
-        self.base_model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.base_model.setMinimumContentsLength(14)
+        self.base_model_combo = QComboBox()
+        self.base_model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.base_model_combo.setMinimumContentsLength(14)
         self.base_hint = hint("Fine-tuning starts from the model's generators, at a quarter of the learning rate.")
         recipe_form.addRow("Preset", self.preset)
         recipe_form.addRow("", self.preset_hint)
-        recipe_form.addRow("Start from", self.base_model)
+        recipe_form.addRow("Start from", self.base_model_combo)
         recipe_form.addRow("", self.base_hint)
 
         self.advanced_toggle = QToolButton(text="Advanced options", checkable=True)
@@ -210,15 +210,15 @@ class TrainForm(QWidget):
         self.changed.emit()
 
     def _fill_base_models(self) -> None:
-        current = self.base_model.currentData()
-        self.base_model.blockSignals(True)
-        self.base_model.clear()
-        self.base_model.addItem("Nothing (train from scratch)", None)
+        current = self.base_model_combo.currentData()
+        self.base_model_combo.blockSignals(True)
+        self.base_model_combo.clear()
+        self.base_model_combo.addItem("Nothing (train from scratch)", None)
         for info in self.ctx.store.models([self.current_kind()]):
-            self.base_model.addItem(info.name, info.name)
-        self.base_model.setCurrentIndex(max(0, self.base_model.findData(current)))
-        self.base_model.blockSignals(False)
-        self.base_hint.setVisible(self.base_model.count() > 1)
+            self.base_model_combo.addItem(info.name, info.name)
+        self.base_model_combo.setCurrentIndex(max(0, self.base_model_combo.findData(current)))
+        self.base_model_combo.blockSignals(False)
+        self.base_hint.setVisible(self.base_model_combo.count() > 1)
 
     # -- values --------------------------------------------------------------------------------
     def current_kind(self) -> str:
@@ -246,40 +246,33 @@ class TrainForm(QWidget):
             stem = f"{a}2{b}"
         return re.sub(r"[^A-Za-z0-9 ._+-]", "_", stem).strip("._ ")[:64]
 
-    def overrides(self) -> dict[str, Any]:
-        """The keyword arguments for ``preset(kind, name, preset_name, **overrides)``."""
-        over: dict[str, Any] = {}
+    def options(self) -> dict[str, Any]:
+        """The run's options as chosen here (only those set); the rules that turn them into a config
+        (fine-tuning's architecture and learning rate, the epoch split) are ``presets.run_config``'s."""
+        options: dict[str, Any] = {}
         a = str(Path(self.folder_a.path).expanduser().resolve()) if self.folder_a.path else None
         b = str(Path(self.folder_b.path).expanduser().resolve()) if self.folder_b.path else None
         if self.current_kind() == "pix2pix" and self.one_folder():
-            over["pairs"] = a
+            options["pairs"] = a
         else:
-            over["dir_a"] = a
+            options["dir_a"] = a
             if not self.one_folder():
-                over["dir_b"] = b
+                options["dir_b"] = b
         for key, spin in (("crop_size", self.size), ("max_steps", self.steps), ("batch_size", self.batch),
-                          ("checkpoint_every", self.checkpoint_every), ("preview_every", self.preview_every)):
+                          ("checkpoint_every", self.checkpoint_every), ("preview_every", self.preview_every),
+                          ("epochs", self.epochs)):
             if spin.value():
-                over[key] = spin.value()
-        if self.epochs.value():
-            over["n_epochs"] = (self.epochs.value() + 1) // 2
-            over["n_epochs_decay"] = self.epochs.value() // 2
-        base = self.base_model.currentData()
-        if base:
-            over["from_model"] = base
-            info = self.ctx.store.find(base)
-            if info is not None:  # train the architecture of the model we start from
-                role = "G_A" if "G_A" in info.card["networks"] else next(iter(info.card["networks"]))
-                spec = info.card["networks"][role]
-                over["generator"] = {"arch": spec["arch"], "params": dict(spec["params"])}
+                options[key] = spin.value()
         if self.lr.value():
-            over["lr"] = self.lr.value()
-        elif base:
-            over["lr"] = 5e-5  # fine-tuning: a quarter of the reference's rate, as the CLI does
+            options["lr"] = self.lr.value()
         device = self.device.currentData() or self.ctx.settings.engine_device()
         if device and device != "auto":
-            over["device"] = device
-        return over
+            options["device"] = device
+        return options
+
+    def base_model(self) -> str | None:
+        """The store model to fine-tune, or None to train from scratch."""
+        return self.base_model_combo.currentData() or None
 
     def problems(self) -> list[str]:
         """What stops a run from starting, in words; empty when it can start."""
@@ -332,10 +325,10 @@ class TrainForm(QWidget):
             return
         field.set_status("Checking the images…", "busy")
 
-        def job(control: Control) -> FolderScan:
+        def scan(control: Control) -> FolderScan:
             return scan_folder(Path(path).expanduser())
 
-        self._scan_slots[role].start(job, f"checking {Path(path).name}")
+        self._scan_slots[role].start(returning(scan), f"checking {Path(path).name}")
 
     def _scanned(self, role: str, scan: FolderScan) -> None:
         field = self.folder_a if role == "A" else self.folder_b

@@ -185,7 +185,7 @@ class ImageLabel(QWidget):
         self._image = image
         self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         empty = self._image is None or self._image.isNull()
         paint_backdrop(painter, self, 10, self.placeholder if empty else None)
@@ -250,11 +250,11 @@ class FolderField(QWidget):
     def status_text(self) -> str:
         return self.status.text()
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if any(p.is_dir() for p in dropped_paths(event)):
             event.acceptProposedAction()
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         folders = [p for p in dropped_paths(event) if p.is_dir()]
         if folders:
             self.set_path(folders[0])

@@ -184,12 +184,12 @@ class CompareView(QWidget):
         self._center = QPointF(min(max(self._center.x(), 0.0), float(ref.width)),
                                min(max(self._center.y(), 0.0), float(ref.height)))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._relayout()
 
     # -- painting ------------------------------------------------------------------------------
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         painter = QPainter(self)
         c = resources.colors()
         outline = QPainterPath()
@@ -310,7 +310,7 @@ class CompareView(QWidget):
         vp = self.viewports()[0]
         return abs(pos.x() - (vp.left() + self._wipe * vp.width())) <= WIPE_GRAB
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() != Qt.MouseButton.LeftButton or self._reference() is None:
             return super().mousePressEvent(event)
         self._drag = "wipe" if self._near_wipe(event.position()) else "pan"
@@ -318,7 +318,7 @@ class CompareView(QWidget):
         if self._drag == "pan":
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
         if self._drag == "wipe":
             vp = self.viewports()[0]
@@ -331,21 +331,21 @@ class CompareView(QWidget):
                            Qt.CursorShape.OpenHandCursor if self._reference() else Qt.CursorShape.ArrowCursor)
         self._last = pos
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         self._drag = None
         self.setCursor(Qt.CursorShape.OpenHandCursor if self._reference() else Qt.CursorShape.ArrowCursor)
 
-    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         self.fit()
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, event: QWheelEvent) -> None:
         if self._reference() is None:
             return
         steps = event.angleDelta().y() / 120.0
         if steps:
             self.zoom_by(1.25 ** steps, event.position())
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802
+    def keyPressEvent(self, event) -> None:
         key = event.key()
         if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
             self.zoom_by(1.25)

@@ -159,7 +159,7 @@ class LatentPad(QWidget):
         sq = self.square()
         return _clamp((point.x() - sq.left()) / sq.width()), _clamp((point.y() - sq.top()) / sq.height())
 
-    def sizeHint(self) -> QSize:  # noqa: N802
+    def sizeHint(self) -> QSize:
         return QSize(520, 520)
 
     # -- input ---------------------------------------------------------------------------------
@@ -170,7 +170,7 @@ class LatentPad(QWidget):
                 return index
         return None
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         if event.button() != Qt.MouseButton.LeftButton or not self.count():
             return
         point = event.position()
@@ -183,16 +183,16 @@ class LatentPad(QWidget):
             self._drag = "cursor"
             self.set_cursor(self.to_pad(point))
 
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
         if self._drag == "cursor":
             self.set_cursor(self.to_pad(event.position()))
         elif isinstance(self._drag, int):
             self.move_anchor(self._drag, self.to_pad(event.position()))
 
-    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         self._drag = None
 
-    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, event: QKeyEvent) -> None:
         steps = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
         step = steps.get(Qt.Key(event.key()))
         if step is None:
@@ -204,7 +204,7 @@ class LatentPad(QWidget):
         self.snap = snap
 
     # -- drawing -------------------------------------------------------------------------------
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         c = resources.colors()
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

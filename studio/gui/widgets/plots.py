@@ -166,11 +166,11 @@ class LossPlot(QWidget):
             item.setPen(pg.mkPen(c["border"]))
             item.setTextPen(pg.mkPen(c["plot_fg"]))
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.placeholder.setGeometry(self.plot.rect().adjusted(40, 20, -20, -30))
 
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802
+    def changeEvent(self, event: QEvent) -> None:
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
             self._style()
         super().changeEvent(event)

@@ -1,11 +1,16 @@
 """The translation panels' work, as jobs for workers: decode a photo, translate it, translate a
-folder, save or copy the result blended with the original. Loaded translators are cached."""
+folder, save or copy the result blended with the original. Loaded translators are cached.
+
+Every job is a generator of :mod:`studio.core.jobs` events ending with :class:`Finished`; work that
+reports nothing on the way is wrapped with :func:`returning`. The translator's own
+:class:`Progress` records (tiles of one photo) reach the panel as they are.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,17 +18,13 @@ from typing import Any
 import numpy as np
 
 from studio.core import device as devices
-from studio.core.images import (
-    LoadedImage,
-    read_image,
-    to_uint8,
-    write_image,
-)
-from studio.core.jobs import Control, Event, progress, step_events
+from studio.core.images import LoadedImage, read_image, to_uint8, write_image
+from studio.core.jobs import Control, Event, Finished, Progress, nested, returning
 from studio.core.store import ModelInfo, ModelStore
 from studio.core.translate import Translator, translate_job
 from studio.gui.qimages import Picture, blend, make_picture, qimage_from_array
-from studio.gui.worker import Job
+
+PanelJob = Callable[[Control], Iterator[Event]]
 
 
 class TranslatorCache:
@@ -66,6 +67,16 @@ def _mtime(info: ModelInfo) -> float:
         return 0.0
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What a translation runs with, as the panel's controls say."""
+
+    info: ModelInfo
+    direction: str
+    device: str | None  # as the engine takes it: None automatic
+    tile: int | None  # as the engine takes it: None automatic, 0 whole image, N pixels
+
+
 @dataclass
 class OpenedImage:
     image: LoadedImage  # float pixels, the translator's input
@@ -86,69 +97,68 @@ class Translation:
     tile: int  # 0: whole image
 
 
-def open_photo(path: Path) -> Job:
-    def job(control: Control) -> OpenedImage:
+def open_photo(path: Path) -> PanelJob:
+    def load(control: Control) -> OpenedImage:
         image = read_image(path)
         control.checkpoint()
         pixels = to_uint8(image.rgb)
         return OpenedImage(image, pixels, make_picture(pixels))
 
-    return job
+    return returning(load)
 
 
-def translate_photo(cache: TranslatorCache, store: ModelStore, info: ModelInfo, direction: str,
-                    device: str | None, rgb: np.ndarray, tile: int | None) -> Job:
-    """``tile`` as the engine takes it: None automatic, 0 whole image, N pixels."""
+def _as_reported(progress: Progress) -> Progress:
+    return progress
+
+
+def translate_photo(cache: TranslatorCache, store: ModelStore, choice: Choice, rgb: np.ndarray) -> PanelJob:
+    """Progress while a tiled translation runs (it can be cancelled between tiles), then
+    ``Finished`` with the :class:`Translation`."""
 
     def job(control: Control) -> Iterator[Event]:
-        """Events: progress while a tiled translation runs (it can be cancelled between tiles),
-        then ``finished`` with the :class:`Translation` under ``"translation"``."""
         started = time.monotonic()
-        translator, lock = cache.get(store, info, direction, device)
+        translator, lock = cache.get(store, choice.info, choice.direction, choice.device)
         control.checkpoint()
         with lock:
             control.checkpoint()
-            used = translator.tile_for(*rgb.shape[:2], tile)
-            out = yield from step_events(translator.array_steps(rgb, tile=tile), control,
-                                         lambda part: progress(round(1000 * part), 1000, "translating tiles"))
+            used = translator.tile_for(*rgb.shape[:2], choice.tile)
+            out = yield from nested(translator.array_steps(rgb, tile=choice.tile), control, _as_reported)
         control.checkpoint()
         pixels = to_uint8(out)
         del out
-        translation = Translation(pixels, make_picture(pixels), info.name, direction, time.monotonic() - started,
-                                  devices.describe(translator.device), used)
-        yield Event("finished", {"translation": translation})
+        yield Finished(Translation(pixels, make_picture(pixels), choice.info.name, choice.direction,
+                                   time.monotonic() - started, devices.describe(translator.device), used))
 
     return job
 
 
-def translate_folder(cache: TranslatorCache, store: ModelStore, info: ModelInfo, direction: str,
-                     device: str | None, source: Path, out: Path, tile: int | None) -> Job:
+def translate_folder(cache: TranslatorCache, store: ModelStore, choice: Choice, source: Path, out: Path) -> PanelJob:
     """The engine's ``translate_job`` over a folder: progress, one item per file, skipped files."""
 
-    def job(control: Control):
-        translator, lock = cache.get(store, info, direction, device)
+    def job(control: Control) -> Iterator[Event]:
+        translator, lock = cache.get(store, choice.info, choice.direction, choice.device)
         with lock:
-            yield from translate_job(translator, [source], out, tile=tile, control=control)
+            yield from translate_job(translator, [source], out, tile=choice.tile, control=control)
 
     return job
 
 
-def save_blended(path: Path, original: OpenedImage, result: Translation, strength: float) -> Job:
+def save_blended(path: Path, original: OpenedImage, result: Translation, strength: float) -> PanelJob:
     """Write the result as shown (mixed with the original); the original's alpha is kept."""
 
-    def job(control: Control) -> tuple[str, Path]:
+    def save(control: Control) -> tuple[str, Path]:
         write_image(path, blend(original.pixels, result.pixels, strength), original.image.alpha)
         return ("saved", path)
 
-    return job
+    return returning(save)
 
 
-def copy_blended(original: OpenedImage, result: Translation, strength: float) -> Job:
+def copy_blended(original: OpenedImage, result: Translation, strength: float) -> PanelJob:
     """A QImage of the result as shown, for the clipboard (set on the GUI thread)."""
 
-    def job(control: Control) -> tuple[str, Any]:
+    def copy(control: Control) -> tuple[str, Any]:
         if strength >= 1.0:
             return ("copied", result.picture.image)
         return ("copied", qimage_from_array(blend(original.pixels, result.pixels, strength)))
 
-    return job
+    return returning(copy)

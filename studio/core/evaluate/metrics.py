@@ -1,4 +1,4 @@
-"""Image metrics: PSNR, SSIM, L1, Fréchet distance, KID, nearest neighbours, and the feature extractors.
+"""Image metrics, the one place each is defined: PSNR, SSIM, L1, Fréchet distance, KID, nearest neighbours, and the feature extractors.
 
 Pixel metrics take float images in [0, 1] shaped (H, W, C). Distribution metrics take feature
 matrices (N, D). Everything is computed in float64 with numpy; no metric needs SciPy.
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import ModelError
+from studio.core.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,13 @@ def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
     a, b = _pair(a, b)
     mse = float(np.mean((a - b) ** 2))
     return float("inf") if mse == 0 else float(10.0 * np.log10(data_range**2 / mse))
+
+
+def psnr_signed_batch(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR in dB of (N, C, H, W) images in [-1, 1] (peak 2), capped at 100 dB for identical
+    images (a mean over images stays finite); computed in float32 on the tensors' device."""
+    mse = (a.float() - b.float()).pow(2).flatten(1).mean(1).clamp(min=4e-10)
+    return 10.0 * torch.log10(4.0 / mse)
 
 
 def l1(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,0 +1,156 @@
+"""The trainer base: what every kind's training algorithm shares.
+
+A trainer builds its networks from the config, takes a batch, updates them and returns its losses;
+its whole state goes into a checkpoint. It knows nothing of runs, files or events: the step loop
+(:mod:`studio.core.train.loop`) and its hooks do that. A kind's trainer also says which data it
+needs (:meth:`Trainer.check_data`, :meth:`Trainer.dataset`) and what its published card records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.utils import make_grid
+
+from studio.core import nets
+from studio.core.images import tensor_to_uint8
+from studio.core.translate.image_norms import inference_copy
+
+from . import data
+from .config import TrainConfig
+from .losses import GANLoss, gradient_penalty
+
+
+def set_requires_grad(networks: list[nn.Module], flag: bool) -> None:
+    for net in networks:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+def unwrap(net: nn.Module) -> nn.Module:
+    """The network inside a wrapper such as DistributedDataParallel (the network itself otherwise)."""
+    return getattr(net, "module", net)
+
+
+def preview_grid(columns: list[torch.Tensor]) -> np.ndarray:
+    """(N, 3, H, W) tensors in [-1, 1], one per column -> an (N*H, C*W, 3) uint8 image."""
+    rows = [image for i in range(columns[0].shape[0]) for image in (column[i] for column in columns)]
+    grid = make_grid(torch.stack(rows), nrow=len(columns), padding=0)
+    return tensor_to_uint8(grid).permute(1, 2, 0).numpy()
+
+
+class Trainer:
+    """Networks by role, devices, mixed precision, optimisers, state and previews."""
+
+    kind: ClassVar[str] = ""
+    generator_roles: ClassVar[tuple[str, ...]] = ()
+    discriminator_roles: ClassVar[tuple[str, ...]] = ()
+    one_domain: ClassVar[bool] = False  # trained on one folder: the card's domains are A and A
+    card_config_keys: ClassVar[tuple[str, ...]] = ()  # config fields the card records besides the common ones
+
+    def __init__(self, config: TrainConfig, device: torch.device):
+        self.config = config
+        self.device = device
+        self.amp_dtype = torch.bfloat16 if (config.amp and device.type == "cuda") else None
+        self.nets: dict[str, nn.Module] = {}
+        for role in self.generator_roles:
+            self.nets[role] = nets.build(config.generator["arch"], config.generator["params"])
+        for role in self.discriminator_roles:
+            params = dict(config.discriminator["params"])
+            params["input_nc"] = self.discriminator_input_channels()
+            self.nets[role] = nets.build(config.discriminator["arch"], params)
+        for net in self.nets.values():
+            net.to(device)
+            if device.type == "cuda":
+                net.to(memory_format=torch.channels_last)
+            net.train()
+        self.gan_loss = GANLoss(config.gan_mode).to(device)
+        betas = (config.beta1, config.beta2)
+        self.opt_g = torch.optim.Adam(self._params(self.generator_roles), lr=config.lr, betas=betas)
+        # Latent models have no discriminator, and Adam refuses an empty parameter list.
+        self.opt_d = (torch.optim.Adam(self._params(self.discriminator_roles), lr=config.lr, betas=betas)
+                      if self.discriminator_roles else None)
+
+    # -- what a kind says about its data -------------------------------------------------------
+    @classmethod
+    def check_data(cls, config: TrainConfig) -> None:
+        """Raise StudioError when ``config`` lacks the folders this kind trains on."""
+        raise NotImplementedError
+
+    @classmethod
+    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess) -> Any:
+        raise NotImplementedError
+
+    # -- networks ------------------------------------------------------------------------------
+    def discriminator_input_channels(self) -> int:
+        return 3
+
+    def _params(self, roles: tuple[str, ...]) -> list[nn.Parameter]:
+        return [p for role in roles for p in self.nets[role].parameters()]
+
+    def wrap(self, wrapper: Callable[[nn.Module], nn.Module]) -> None:
+        """Wrap every network (e.g. in DistributedDataParallel)."""
+        self.nets = {role: wrapper(net) for role, net in self.nets.items()}
+
+    def autocast(self) -> Any:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def set_lr(self, lr: float) -> None:
+        for opt in (self.opt_g, self.opt_d):
+            if opt is None:
+                continue
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+    def to_device(self, batch: dict[str, Any], key: str) -> torch.Tensor:
+        x = batch[key].to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
+
+    def discriminator_loss(self, role: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        d = self.nets[role]
+        with self.autocast():
+            loss = 0.5 * (self.gan_loss(d(real), True) + self.gan_loss(d(fake.detach()), False))
+        if self.config.gan_mode == "wgangp":
+            loss = loss + gradient_penalty(d, real, fake, self.config.lambda_gp)
+        return loss
+
+    def step(self, batch: dict[str, Any]) -> dict[str, float]:
+        raise NotImplementedError
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "nets": {role: unwrap(net).state_dict() for role, net in self.nets.items()},
+            "opt_g": self.opt_g.state_dict(),
+            **({"opt_d": self.opt_d.state_dict()} if self.opt_d is not None else {}),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for role, sd in state["nets"].items():
+            unwrap(self.nets[role]).load_state_dict(sd)
+        self.opt_g.load_state_dict(state["opt_g"])
+        if self.opt_d is not None:
+            self.opt_d.load_state_dict(state["opt_d"])
+
+    def generators(self) -> dict[str, nn.Module]:
+        return {role: unwrap(self.nets[role]) for role in self.generator_roles}
+
+    @torch.no_grad()
+    def translate(self, role: str, x: torch.Tensor) -> torch.Tensor:
+        """How the published model will translate: per-image statistics, no dropout."""
+        net = inference_copy(unwrap(self.nets[role])).to(self.device)
+        return net(x.to(self.device)).float().cpu()
+
+    def preview(self, samples: dict[str, torch.Tensor]) -> np.ndarray:
+        raise NotImplementedError
+
+    def evaluate(self, loader: Any) -> dict[str, float] | None:
+        """Held-out metrics for the card; None for kinds that have none measured while training."""
+        return None

@@ -1,0 +1,33 @@
+"""The registry of trainable kinds: kind -> trainer class. A new kind is one module with its
+trainer, one line here and its entry in :mod:`studio.core.train.presets`."""
+
+from __future__ import annotations
+
+from studio.core.errors import StudioError
+
+from .base import Trainer
+from .config import TrainConfig
+from .cyclegan import CycleGANTrainer
+from .flow import FlowTrainer
+from .pix2pix import Pix2PixTrainer
+from .vae import VAETrainer
+
+TRAINERS: dict[str, type[Trainer]] = {
+    trainer.kind: trainer for trainer in (CycleGANTrainer, Pix2PixTrainer, VAETrainer, FlowTrainer)
+}
+KINDS: tuple[str, ...] = tuple(TRAINERS)
+
+
+def trainer_class(kind: str) -> type[Trainer]:
+    try:
+        return TRAINERS[kind]
+    except KeyError:
+        raise StudioError(f"unknown model kind {kind!r} for training (known: {', '.join(KINDS)})") from None
+
+
+def validate(config: TrainConfig) -> TrainConfig:
+    """The config's own checks, then its kind's (the data it needs)."""
+    trainer = trainer_class(config.kind)
+    config.validate()
+    trainer.check_data(config)
+    return config

@@ -1,0 +1,187 @@
+"""Every preset in one place, and the one function that turns a person's choices into a run's config.
+
+The ``reference`` preset reproduces the defaults of the reference pytorch-CycleGAN-and-pix2pix
+(train.py with --model cycle_gan / pix2pix). The ``fast`` preset is for people without a GPU: a
+depthwise-separable generator with a quarter of the channels (as GAN Compression's mobile
+ResNet), a lighter discriminator and 128-px crops. The latent models have their own sizes.
+
+:func:`run_config` is what ``studio train`` and the Train panel both call: kind, preset, options
+and the model to fine-tune from in; a validated :class:`TrainConfig` (or one clear error) out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from studio.core.errors import StudioError
+from studio.core.store import ModelStore
+
+from . import kinds
+from .config import PRESETS, TrainConfig
+
+VAE_SIZES = (32, 64, 128)
+FINE_TUNE_LR = 5e-5  # fine-tuning: a quarter of the reference's rate
+LOAD_TO_CROP = 286 / 256  # the reference's resize-then-crop jitter
+
+
+# -- the presets, one function per kind: (size, preset name) -> config fields ----------------------
+
+def _cyclegan(fast: bool, size: int | None) -> dict[str, Any]:
+    if fast:
+        return dict(
+            load_size=143, crop_size=128, gan_mode="lsgan", pool_size=50,
+            # Six blocks, as the reference uses for 128-px models; depthwise-separable, a quarter of the channels.
+            generator={"arch": "mobile_resnet_generator", "params": {"n_blocks": 6, "ngf": 16, "norm": "instance"}},
+            # A lighter discriminator too: half width.
+            discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 3, "ndf": 32, "norm": "instance"}},
+        )
+    return dict(
+        generator={"arch": "resnet_generator", "params": {"n_blocks": 9, "ngf": 64, "norm": "instance"}},
+        discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 3, "ndf": 64, "norm": "instance"}},
+        gan_mode="lsgan", pool_size=50,
+    )
+
+
+def _pix2pix(fast: bool, size: int | None) -> dict[str, Any]:
+    base: dict[str, Any] = dict(
+        generator={"arch": "unet_generator", "params": {"num_downs": 8, "ngf": 64, "norm": "batch", "use_dropout": True}},
+        discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 3, "ndf": 64, "norm": "batch"}},
+        gan_mode="vanilla", pool_size=0, lambda_identity=0.0,
+    )
+    if fast:
+        # A quarter-width discriminator: the conditional PatchGAN sees both images at full size and
+        # would otherwise cost as much as the light U-Net.
+        base.update(load_size=143, crop_size=128,
+                    generator={"arch": "unet_generator",
+                               "params": {"num_downs": 7, "ngf": 16, "norm": "batch", "use_dropout": True}},
+                    discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 3, "ndf": 16, "norm": "batch"}})
+    return base
+
+
+def _latent(kind: str) -> Callable[[bool, int | None], dict[str, Any]]:
+    def fields(fast: bool, size: int | None) -> dict[str, Any]:
+        size = size or 64
+        base: dict[str, Any] = dict(crop_size=size, load_size=size, preprocess="resize_and_crop", lambda_identity=0.0,
+                                    pool_size=0, n_epochs=50, n_epochs_decay=50, preview_every=200, discriminator={})
+        return {**base, **latent_preset(kind, size, "fast" if fast else "reference")}
+
+    return fields
+
+
+def latent_preset(kind: str, size: int, preset_name: str = "reference") -> dict[str, Any]:
+    """Network and optimiser settings for ``kind`` at ``size`` px (``fast``: about a quarter of the work)."""
+    fast = preset_name == "fast"
+    common = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "batch_size": 16, "flip": True}
+    if kind == "vae":
+        if size not in VAE_SIZES:
+            raise StudioError(f"a VAE trains at --size {', '.join(map(str, VAE_SIZES))}, got {size}")
+        params = {"image_size": size, "latent_dim": 128, "channels": 16 if fast else 32,
+                  "max_channels": 128 if fast else 256}
+        return {**common, "generator": {"arch": "conv_vae", "params": params}}
+    if kind == "flow":
+        levels = 4 if size >= 128 else 3
+        if size % 2**levels or size < 2**levels:
+            raise StudioError(f"a flow at {levels} levels needs --size divisible by {2**levels}, got {size}")
+        params = {"image_size": size, "levels": levels, "depth": 4 if fast else 8, "hidden": 64 if fast else 128}
+        return {**common, "lr": 5e-4, "generator": {"arch": "glow", "params": params}}
+    raise StudioError(f"unknown latent model kind {kind!r} (known: vae, flow)")
+
+
+KIND_PRESETS: dict[str, Callable[[bool, int | None], dict[str, Any]]] = {
+    "cyclegan": _cyclegan, "pix2pix": _pix2pix, "vae": _latent("vae"), "flow": _latent("flow"),
+}
+LATENT_SIZED = ("vae", "flow")  # the size picks the network; no resize-then-crop jitter
+
+
+def preset(kind: str, name: str, preset_name: str = "reference", **overrides: Any) -> TrainConfig:
+    """A config for ``kind`` from a preset, then ``overrides`` (None values are ignored)."""
+    if preset_name not in PRESETS:
+        raise StudioError(f"unknown preset {preset_name!r} (known: {', '.join(PRESETS)})")
+    kinds.trainer_class(kind)  # an unknown kind fails here, with the known ones
+    crop = overrides.get("crop_size")
+    base: dict[str, Any] = {"kind": kind, "name": name, "preset": preset_name,
+                            **KIND_PRESETS[kind](preset_name == "fast", crop)}
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    if crop and "load_size" not in overrides and kind not in LATENT_SIZED:
+        base["load_size"] = round(base["crop_size"] * LOAD_TO_CROP)
+    if kind == "pix2pix" and base["generator"]["arch"] == "unet_generator" and "generator" not in overrides:
+        _fit_unet_depth(base)
+    elif kind == "pix2pix" and base["generator"]["arch"] == "unet_generator":
+        _check_unet_depth(base)
+    return kinds.validate(TrainConfig(**base))
+
+
+def _fit_unet_depth(base: dict[str, Any]) -> None:
+    """A U-Net needs crops divisible by 2**num_downs; use the deepest that fits (unet_256 at 256)."""
+    crop = base.get("crop_size", TrainConfig.crop_size)
+    params = dict(base["generator"]["params"])
+    depth = params.get("num_downs", 8)
+    while depth > 5 and crop % (2**depth):
+        depth -= 1
+    if crop % (2**depth):
+        raise StudioError(f"pix2pix needs a crop size divisible by 32, got {crop}")
+    params["num_downs"] = depth
+    base["generator"] = {**base["generator"], "params": params}
+
+
+def _check_unet_depth(base: dict[str, Any]) -> None:
+    """A U-Net given whole (a base model's) keeps its depth: the crop must suit it."""
+    crop = base.get("crop_size", TrainConfig.crop_size)
+    depth = base["generator"]["params"].get("num_downs", 8)
+    if crop % (2**depth):
+        raise StudioError(f"this U-Net has {depth} levels: the crop size must be divisible by {2**depth}, got {crop}")
+
+
+# -- the run's configuration from a person's choices -----------------------------------------------
+
+def run_config(
+    kind: str,
+    name: str,
+    preset_name: str = "reference",
+    options: Mapping[str, Any] | None = None,
+    base_model: str | None = None,
+    store: ModelStore | None = None,
+) -> TrainConfig:
+    """The config of a new run, as ``studio train`` and the Train panel both build it.
+
+    ``options`` are TrainConfig fields (None: the preset's), plus ``epochs``: the total, split into
+    (n+1)//2 at the initial rate and n//2 decaying. With ``base_model`` (a model in ``store``) the
+    run fine-tunes it: it trains that model's generator architecture, at :data:`FINE_TUNE_LR`
+    unless ``lr`` is given. Options that contradict each other or the base model raise a
+    one-line StudioError."""
+    chosen = {key: value for key, value in (options or {}).items() if value is not None}
+    given_base = chosen.pop("from_model", None)
+    if given_base and base_model and given_base != base_model:
+        raise StudioError(f"two models to start from: {base_model!r} and {given_base!r}")
+    base_model = base_model or given_base
+    epochs = chosen.pop("epochs", None)
+    if epochs is not None:
+        if "n_epochs" in chosen or "n_epochs_decay" in chosen:
+            raise StudioError("give the total epochs or --n-epochs / --n-epochs-decay, not both")
+        chosen["n_epochs"], chosen["n_epochs_decay"] = (epochs + 1) // 2, epochs // 2
+    if base_model:
+        generator = base_generator(kind, base_model, store or ModelStore())
+        if "generator" in chosen and chosen["generator"] != generator:
+            raise StudioError(f"--from {base_model}: its generator is {generator['arch']} {generator['params']}, "
+                              f"but the options ask for {chosen['generator']['arch']} {chosen['generator']['params']}")
+        chosen.update(generator=generator, from_model=base_model)
+        chosen.setdefault("lr", FINE_TUNE_LR)
+    elif chosen.get("keep_discriminators"):
+        raise StudioError("keeping the discriminators needs a model to start from (--from MODEL)")
+    return preset(kind, name, preset_name, **chosen)
+
+
+def base_generator(kind: str, model: str, store: ModelStore) -> dict[str, Any]:
+    """The generator spec ({"arch", "params"}) of store model ``model``, which must be a ``kind`` model."""
+    info = store.get(model)
+    if info.kind != kind:
+        raise StudioError(f"--from {model}: a {info.kind} model cannot start a {kind} run")
+    networks = info.card["networks"]
+    roles = kinds.trainer_class(kind).generator_roles
+    specs = [networks[role] for role in roles if role in networks]
+    if not specs:
+        raise StudioError(f"--from {model}: it has no {' or '.join(roles)} network to start from")
+    if any(spec["arch"] != specs[0]["arch"] or spec["params"] != specs[0]["params"] for spec in specs):
+        raise StudioError(f"--from {model}: its generators differ in architecture; a run trains one architecture")
+    return {"arch": specs[0]["arch"], "params": dict(specs[0]["params"])}

@@ -1,0 +1,5 @@
+"""The Latent Explorer panel, in parts: see :mod:`.panel`."""
+
+from .panel import LatentExplorerPanel
+
+__all__ = ["LatentExplorerPanel"]

@@ -1,0 +1,116 @@
+"""The translation panels' model box: which model, which direction (CycleGAN), and Translate."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QGroupBox, QVBoxLayout, QWidget
+
+from studio.core.store import ModelInfo
+from studio.gui import resources
+from studio.gui.context import KIND_LABELS, AppContext
+from studio.gui.widgets.common import hint, model_combo, push_button
+
+
+class ModelChooser(QGroupBox):
+    """The models of one ``kind`` from the store, kept up to date; the choice is remembered under
+    ``key`` in the settings.
+
+    ``chosen`` is emitted when the model or the direction changes (a shown photo is translated
+    again); ``refreshed`` when the store's list changed but the choice did not.
+    """
+
+    chosen = Signal()
+    refreshed = Signal()
+
+    def __init__(self, ctx: AppContext, kind: str, key: str, icon_name: str, parent: QWidget | None = None):
+        super().__init__("Model", parent)
+        self.ctx, self.kind, self.key, self.icon_name = ctx, kind, key, icon_name
+        self._shown_model: str | None = None
+        layout = QVBoxLayout(self)
+        self.model_combo = model_combo()
+        layout.addWidget(self.model_combo)
+        self.direction_combo = QComboBox()
+        self.direction_combo.setVisible(kind == "cyclegan")
+        layout.addWidget(self.direction_combo)
+        self.model_hint = hint("")
+        layout.addWidget(self.model_hint)
+        self.translate_button = push_button("Translate", "translate", primary=True)
+        self.translate_button.setToolTip("Translate the photo (Ctrl+T)")
+        layout.addWidget(self.translate_button)
+
+        self.model_combo.currentIndexChanged.connect(self._model_changed)
+        self.direction_combo.currentIndexChanged.connect(lambda _i: self.chosen.emit())
+        ctx.store.changed.connect(self.fill)
+        self.fill()
+        self._model_changed()
+
+    def current_model(self) -> ModelInfo | None:
+        name = self.model_combo.currentData()
+        return self.ctx.store.find(name) if name else None
+
+    def current_direction(self) -> str:
+        """The chosen direction; always ``a2b`` for a paired (one-way) model."""
+        if self.kind != "cyclegan":
+            return "a2b"
+        return self.direction_combo.currentData() or "a2b"
+
+    def select_model(self, name: str, direction: str | None = None) -> None:
+        index = self.model_combo.findData(name)
+        if index < 0:
+            raise KeyError(f"no {self.kind} model named {name!r} in this panel")
+        self.model_combo.setCurrentIndex(index)
+        if direction is not None:
+            self.direction_combo.setCurrentIndex(max(0, self.direction_combo.findData(direction)))
+
+    def fill(self) -> None:
+        """List the store's models of this kind, keeping the choice (or the remembered one)."""
+        models = self.ctx.store.models([self.kind])
+        current = self.model_combo.currentData() or self.ctx.settings.value(f"{self.key}/model")
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for info in models:
+            label = f"{info.name}  ·  built-in" if info.builtin else info.name
+            self.model_combo.addItem(resources.icon(self.icon_name), label, info.name)
+            domains = info.domains
+            self.model_combo.setItemData(self.model_combo.count() - 1,
+                                         f"{domains.get('A', 'A')} → {domains.get('B', 'B')}, "
+                                         f"{info.size_bytes / 1e6:.1f} MB", Qt.ItemDataRole.ToolTipRole)
+        if not models:
+            self.model_combo.addItem(f"No {KIND_LABELS[self.kind]} models yet", None)
+        index = self.model_combo.findData(current) if current else -1
+        self.model_combo.setCurrentIndex(max(0, index))
+        self.model_combo.setEnabled(bool(models))
+        self.model_combo.blockSignals(False)
+        changed = self.model_combo.currentData() != self._shown_model
+        self._fill_directions()
+        if changed:
+            self._model_changed()
+        else:
+            self.refreshed.emit()
+
+    def _fill_directions(self) -> None:
+        info = self.current_model()
+        current = self.direction_combo.currentData() or "a2b"
+        self.direction_combo.blockSignals(True)
+        self.direction_combo.clear()
+        if info is not None:
+            a, b = info.domains.get("A", "A"), info.domains.get("B", "B")
+            names = {"a2b": f"{a} → {b}", "b2a": f"{b} → {a}"}
+            for direction in info.directions():
+                self.direction_combo.addItem(names.get(direction, direction), direction)
+        self.direction_combo.setCurrentIndex(max(0, self.direction_combo.findData(current)))
+        self.direction_combo.blockSignals(False)
+
+    def _model_changed(self) -> None:
+        info = self.current_model()
+        self._shown_model = info.name if info else None
+        self._fill_directions()
+        if info is None:
+            self.model_hint.setText(f"Train a {KIND_LABELS[self.kind]} model in Train, or import one in Models.")
+        else:
+            self.ctx.settings.set_value(f"{self.key}/model", info.name)
+            source = "built-in" if info.builtin else info.card.get("provenance", {}).get("source", "your model")
+            size = info.card.get("image_size")
+            self.model_hint.setText(f"{info.domains.get('A', 'A')} ↔ {info.domains.get('B', 'B')} · "
+                                    f"trained at {size} px · {source}")
+        self.chosen.emit()

@@ -1,0 +1,137 @@
+"""The translation panels' image area: the compare view with its toolbar, and the live
+translation of the open photo (progress "Translating… N% · Esc to stop", cancel)."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QButtonGroup, QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from studio.core.jobs import Progress
+from studio.core.store import ModelStore
+from studio.gui.widgets.common import tool_button
+from studio.gui.widgets.compare import CompareView
+from studio.gui.worker import TaskSlot
+
+from .jobs import Choice, OpenedImage, Translation, TranslatorCache, translate_photo
+
+MODES = (("wipe", "wipe", "Before/after wipe: drag the line"),
+         ("side", "side-by-side", "Side by side, zoom and pan together"),
+         ("result", "result", "Result only"),
+         ("original", "original", "Original only"))
+
+
+class LiveTranslation(QWidget):
+    """Shows the open photo and its latest translation. A new request cancels the stale one, so
+    the result shown always belongs to the latest choice; ``shown`` carries each result."""
+
+    shown = Signal(object)  # Translation
+    failed = Signal(str)
+    idle = Signal()  # the translation is over, however it ended
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.result: Translation | None = None
+        self._name = ""  # the open photo's file name, for the info line
+        self.translators = TranslatorCache()
+        self.slot = TaskSlot(self)
+        self.view = CompareView()
+        frame = QFrame(objectName="ImageFrame")
+        frame_layout = QVBoxLayout(frame)
+        frame_layout.setContentsMargins(0, 0, 0, 0)
+        frame_layout.addWidget(self.view)
+
+        self.info = QLabel(objectName="Muted")
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.zoom_label = QLabel("", objectName="Muted")
+        bar = QHBoxLayout()
+        bar.addWidget(self.info, 1)
+        bar.addLayout(self._mode_buttons())
+        bar.addSpacing(12)
+        for icon_name, tip, action in (("zoom-out", "Zoom out (−)", lambda: self.view.zoom_by(0.8)),
+                                       ("zoom-in", "Zoom in (+)", lambda: self.view.zoom_by(1.25)),
+                                       ("fit", "Fit to window (0, or double-click)", self.view.fit),
+                                       ("actual-size", "Actual pixels, 100% (1)", self.view.actual_size)):
+            button = tool_button(icon_name, tip)
+            button.clicked.connect(action)
+            bar.addWidget(button)
+        bar.addWidget(self.zoom_label)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(8)
+        layout.addWidget(frame, 1)
+        layout.addLayout(bar)
+
+        self.mode_group.buttonClicked.connect(lambda b: self.view.set_mode(b.property("mode")))
+        self.view.mode_changed.connect(self._show_mode)
+        self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
+        self.slot.started.connect(lambda _n: self.view.set_busy("Translating…"))
+        self.slot.progress.connect(self._progress)
+        self.slot.result.connect(self._ready)
+        self.slot.failed.connect(self._failed)
+        self.slot.idle.connect(self._idle)
+
+    def _mode_buttons(self) -> QHBoxLayout:
+        self.mode_group = QButtonGroup(self)
+        row = QHBoxLayout()
+        row.setSpacing(2)
+        for mode, icon_name, tip in MODES:
+            button = tool_button(icon_name, tip)
+            button.setCheckable(True)
+            button.setProperty("mode", mode)
+            button.setChecked(mode == "wipe")
+            self.mode_group.addButton(button)
+            row.addWidget(button)
+        return row
+
+    def show_photo(self, opened: OpenedImage) -> None:
+        """A new photo: shown alone until its translation arrives."""
+        self.result = None
+        self.view.set_after(None)
+        self.view.set_before(opened.picture)
+        width, height = opened.image.size
+        self.info.setText(f"{opened.image.path.name} — {width}×{height}")
+        self._name = opened.image.path.name
+
+    def translate(self, store: ModelStore, choice: Choice, opened: OpenedImage) -> None:
+        """Translate ``opened`` with ``choice``; a running translation is cancelled."""
+        job = translate_photo(self.translators, store, choice, opened.image.rgb)
+        self.slot.start(job, f"translating with {choice.info.name}")
+
+    def drop(self) -> None:
+        """The translation running belongs to a photo that is no longer wanted: forget it."""
+        self.slot.detach()
+
+    def cancel(self) -> None:
+        """Esc: stop the translation (a tiled one stops after its current tile)."""
+        if self.slot.busy:
+            self.slot.cancel()
+            self.view.set_busy("Stopping…")
+
+    def _progress(self, progress: Progress) -> None:
+        """A tiled translation of a large photo takes a while: say how far it is."""
+        if progress.total:
+            self.view.set_busy(f"Translating… {math.floor(progress.fraction * 100)}% · Esc to stop")
+
+    def _ready(self, result: Translation) -> None:
+        self.result = result
+        self.view.set_after(result.picture)
+        tiles = "whole image" if not result.tile else f"{result.tile}-px tiles"
+        width, height = result.picture.width, result.picture.height
+        self.info.setText(f"{self._name} — {width}×{height} · {result.model} ({result.direction}) · "
+                          f"{result.seconds:.2f} s on {result.device}, {tiles}")
+        self.shown.emit(result)
+
+    def _failed(self, message: str) -> None:
+        self.view.set_busy("")
+        self.failed.emit(message)
+
+    def _idle(self) -> None:
+        self.view.set_busy("")
+        self.idle.emit()
+
+    def _show_mode(self, mode: str) -> None:
+        for button in self.mode_group.buttons():
+            button.setChecked(button.property("mode") == mode)
