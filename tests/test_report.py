@@ -23,6 +23,11 @@ def _info(tmp_path: Path, kind: str = "cyclegan", builtin: bool = False, **card)
     return ModelInfo(name="h2z", path=folder, card={**base, **card}, builtin=builtin)
 
 
+def test_clock():
+    assert [report.clock(s) for s in (None, float("nan"), -1, 0, 59.6, 245, 3845)] == [
+        "—", "—", "—", "0:00", "1:00", "4:05", "1:04:05"]
+
+
 def test_durations():
     assert [report.duration(s) for s in (0, 42.9, 60, 185, 3600, 7625)] == ["0s", "42s", "1m00s", "3m05s",
                                                                            "1h00m", "2h07m"]
@@ -47,23 +52,41 @@ def test_the_listing_and_the_card_lines(tmp_path):
         "h2z   cyclegan  horse ↔ zebra  a2b,b2a     12.3 MB  user",
     ]
     assert report.card_lines(info) == [
-        "h2z  (cyclegan, user model)",
-        f"  folder:     {info.path}",
-        "  domains:    A = horse, B = zebra",
-        "  image size: 256",
-        "  created:    not a date",
-        "  G_A         resnet_generator(ngf=64, n_blocks=9)",
-        "  G_B         resnet_generator(ngf=64, n_blocks=9)",
-        "  about:      Horses to zebras.",
-        "  provenance:",
-        '    "source": "import"',
+        "h2z",
+        "  Horses to zebras.",
+        "  Kind        CycleGAN",
+        "  Domains     A = horse, B = zebra",
+        "  Directions  a2b, b2a",
+        "  Image size  256 px",
+        "  Created     not a date",
+        "  Size        12.3 MB",
+        "  Source      your model",
+        f"  Folder      {info.path}",
+        "  Networks:",
+        "    G_A  resnet_generator(ngf=64, n_blocks=9)",
+        "    G_B  resnet_generator(ngf=64, n_blocks=9)",
+        "  Provenance:",
+        "    source  import",
     ]
+
+
+def test_the_cli_and_the_panel_show_the_same_card_rows(tmp_path):
+    from studio.gui.panels.models.details import card_html
+
+    info = _info(tmp_path, provenance={"source": "import", "data": {"A": "/d/a"}}, metrics={"eval": {"psnr": 21.5}})
+    view = report.card_view(info)
+    lines, page = report.card_lines(info), card_html(info)
+    for key, value in [*view.overview[:-1], *view.networks, *view.provenance, *view.metrics]:
+        assert any(key in line and value in line for line in lines), (key, value)
+        assert f"{key}</td>" in page or f"{key}</b>" in page or key in page
+        assert value in page
+    assert ("eval · psnr", "21.5") in view.metrics
 
 
 def test_the_panel_rows(tmp_path):
     info = _info(tmp_path, kind="vae", builtin=True, networks={"net": {"arch": "conv_vae", "params": {"z": 8}}})
     assert report.domains_column(info) == "horse" and report.domains_pair(info) == "horse ↔ zebra"
-    assert report.card_rows(info, "VAE") == [
+    assert report.card_rows(info) == [
         ("Kind", "VAE"), ("Domains", "A = horse, B = zebra"), ("Directions", "—"), ("Image size", "256 px"),
         ("Created", "not a date"), ("Size", "12.3 MB"), ("Source", "built-in (read-only)"),
     ]

@@ -11,7 +11,7 @@ from studio.core import nets
 from studio.core.store import ModelStore
 from studio.core.translate import Translator, tiling
 from studio.core.translate.image_norms import inference_copy
-from studio.core.translate.tiling import Fork, Join, flatten, run_layers
+from studio.core.translate.layers import Fork, Join, flatten, profile, run_layers
 
 GENERATORS = [
     ("resnet_generator", {"n_blocks": 9, "ngf": 8}, 64),
@@ -90,7 +90,7 @@ def test_tiled_pix2pix_unet_keeps_its_skips_and_matches_the_whole_image(monkeypa
 def test_profile_counts_the_reference_generators_work():
     """The progress figures weigh layers by their multiply-accumulates; check them against a hand count."""
     net = inference_copy(nets.build("resnet_generator", {"n_blocks": 9, "ngf": 64}))
-    prof = tiling.profile(net, flatten(net))
+    prof = profile(net, flatten(net))
     stem = 7 * 7 * 3 * 64
     downs = 3 * 3 * 64 * 128 / 4 + 3 * 3 * 128 * 256 / 16
     blocks = 9 * 2 * 3 * 3 * 256 * 256 / 16

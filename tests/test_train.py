@@ -313,7 +313,7 @@ def test_every_kind_has_a_trainer_and_a_preset():
 
 
 def test_preview_grid_is_the_image_the_old_hand_made_grid_was():
-    from studio.core.train.base import preview_grid
+    from studio.core.train.trainer import preview_grid
 
     def hand_made(columns):  # the grid previews were built with before torchvision's make_grid
         rows = [torch.cat([col[i] for col in columns], dim=2) for i in range(columns[0].shape[0])]

@@ -130,6 +130,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     import torch
 
+    from studio.core.evaluate import metrics
     from studio.core.latent import apply_direction, load_direction, save_frames
 
     model = _load(args)
@@ -139,9 +140,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         direction, _ = load_direction(args.direction, model)
         z = apply_direction(z, direction, args.strength)
     recon = model.decode(z)
-    mse = float((recon - x).pow(2).mean())
     save_frames(torch.cat([x, recon]) if args.side_by_side else recon, args.output)
-    psnr = 10 * math.log10(4.0 / mse) if mse > 0 else math.inf
+    psnr = metrics.psnr(recon.numpy(), x.numpy(), data_range=2.0)
     print(f"{args.output}: {model.image_size}×{model.image_size}; PSNR against the resized input {psnr:.2f} dB")
     return 0
 

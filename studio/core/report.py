@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,16 @@ def duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
+
+
+def clock(seconds: float | None) -> str:
+    """A countdown as a clock shows it, ``4:05`` or ``1:04:05``; ``—`` when unknown."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return "—"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 # -- sizes and dates -------------------------------------------------------------------------------
@@ -85,31 +96,64 @@ def columns(rows: list[tuple[str, ...]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def card_lines(info: ModelInfo) -> list[str]:
-    """``studio models show``: the card as indented text, provenance and metrics as JSON."""
+KIND_LABELS = {"cyclegan": "CycleGAN", "pix2pix": "pix2pix", "vae": "VAE", "flow": "Flow"}
+
+
+def kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind)
+
+
+@dataclass(frozen=True)
+class CardView:
+    """A model card as both front ends show it: ``studio models show`` and the Models panel."""
+
+    title: str
+    description: str
+    limits: str
+    overview: list[Row]  # ends with ("Folder", the model's folder)
+    networks: list[Row]
+    provenance: list[Row]
+    metrics: list[Row]
+
+
+def card_view(info: ModelInfo) -> CardView:
     card = info.card
-    lines = [
-        f"{info.name}  ({card['kind']}, {'built-in' if info.builtin else 'user'} model)",
-        f"  folder:     {info.path}",
-        f"  domains:    A = {info.domains.get('A')}, B = {info.domains.get('B')}",
-        f"  image size: {card.get('image_size')}",
-        f"  created:    {card.get('created', '?')}",
-    ]
-    lines += [f"  {role:<10}  {network_text(spec)}" for role, spec in card["networks"].items()]
-    if card.get("description"):
-        lines.append(f"  about:      {card['description']}")
-    for section in ("provenance", "metrics"):
-        if card.get(section):
-            lines.append(f"  {section}:")
-            lines += [f"  {line}" for line in json.dumps(card[section], indent=2).splitlines()[1:-1]]
+    return CardView(
+        title=info.name,
+        description=str(card.get("description") or ""),
+        limits=str(card.get("limits") or ""),
+        overview=[*card_rows(info), ("Folder", str(info.path))],
+        networks=network_rows(card),
+        provenance=provenance_rows(card.get("provenance", {})),
+        metrics=metric_rows(card.get("metrics", {})),
+    )
+
+
+def card_lines(info: ModelInfo) -> list[str]:
+    """``studio models show``: the rows of :func:`card_view` as indented text (``--json`` has the card itself)."""
+    view = card_view(info)
+
+    def block(rows: list[Row], indent: str) -> list[str]:
+        width = max((len(key) for key, _ in rows), default=0)
+        return [f"{indent}{key:<{width}}  {value}" for key, value in rows]
+
+    lines = [view.title]
+    if view.description:
+        lines.append(f"  {view.description}")
+    if view.limits:
+        lines.append(f"  Limits: {view.limits}")
+    lines += block(view.overview, "  ")
+    for heading, rows in (("Networks", view.networks), ("Provenance", view.provenance), ("Metrics", view.metrics)):
+        if rows:
+            lines += [f"  {heading}:", *block(rows, "    ")]
     return lines
 
 
-def card_rows(info: ModelInfo, kind_label: str) -> list[Row]:
-    """The Models panel's overview of a card (``kind_label``: the kind as the GUI names it)."""
+def card_rows(info: ModelInfo) -> list[Row]:
+    """A card's overview: what the model is and where it is."""
     card = info.card
     return [
-        ("Kind", kind_label),
+        ("Kind", kind_label(info.kind)),
         ("Domains", f"A = {info.domains.get('A', 'A')}, B = {info.domains.get('B', 'B')}"),
         ("Directions", ", ".join(info.directions()) or "—"),
         ("Image size", f"{card.get('image_size', '?')} px"),

@@ -15,7 +15,6 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
-KIND_LABELS = {"cyclegan": "CycleGAN", "pix2pix": "pix2pix", "vae": "VAE", "flow": "Flow"}
 
 
 class StoreHub(QObject):

@@ -15,6 +15,7 @@ import torch
 from PySide6.QtCore import QThread, Signal
 
 from studio.core import device as devices
+from studio.core import report
 from studio.core.jobs import Control, Job, returning
 
 
@@ -89,10 +90,6 @@ def gpu_memory() -> tuple[int, int] | None:
         return None
 
 
-def format_bytes(size: int) -> str:
-    return f"{size / 1e9:.1f} GB" if size >= 1e9 else f"{size / 1e6:.0f} MB"
-
-
 class MemoryMonitor(QThread):
     """Samples memory every ``interval`` seconds off the GUI thread."""
 
@@ -109,10 +106,10 @@ class MemoryMonitor(QThread):
             parts = []
             rss = process_memory_bytes()
             if rss is not None:
-                parts.append(f"RAM {format_bytes(rss)}")
+                parts.append(f"RAM {report.size(rss)}")
             gpu = gpu_memory()
             if gpu is not None:
-                parts.append(f"GPU {format_bytes(gpu[0])} / {format_bytes(gpu[1])}")
+                parts.append(f"GPU {report.size(gpu[0])} / {report.size(gpu[1])}")
             self.sampled.emit(" · ".join(parts) if parts else "")
             if self._stop.wait(self._interval):
                 return

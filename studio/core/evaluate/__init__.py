@@ -12,7 +12,7 @@ what it was measured on: folders, image counts, date, device and feature space. 
 a record is :func:`studio.core.report.eval_lines`.
 """
 
-from .common import EvalError, select
+from .inputs import EvalError, select
 from .job import evaluate, evaluate_job
 
 __all__ = ["EvalError", "evaluate", "evaluate_job", "select"]

@@ -13,8 +13,8 @@ from studio.core.errors import Cancelled, StoreError
 from studio.core.jobs import Control, Event, Finished, Item, Log, run
 from studio.core.store import ModelInfo, ModelStore
 
-from .common import Context, EvalError, now
-from .latent import evaluate_latent
+from .inputs import Context, EvalError, now
+from .latent_models import evaluate_latent
 from .paired import evaluate_paired
 from .unpaired import evaluate_unpaired
 

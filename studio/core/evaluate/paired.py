@@ -12,7 +12,7 @@ from studio.core.jobs import Event, Progress
 from studio.core.translate import Translator
 
 from . import metrics
-from .common import (
+from .inputs import (
     Context,
     Counter,
     EvalError,

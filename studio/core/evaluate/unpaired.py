@@ -16,7 +16,7 @@ from studio.core.store import ModelInfo
 from studio.core.translate import Translator
 
 from . import metrics
-from .common import (
+from .inputs import (
     Context,
     Counter,
     EvalError,

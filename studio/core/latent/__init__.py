@@ -11,12 +11,12 @@ same arithmetic serves both kinds. One idea per module:
 - :mod:`.frames`: uint8 frames, strips, GIFs, frame folders and direction files.
 """
 
-from .common import BATCH, DEFAULT_TEMPERATURE, LATENT_KINDS, MODES, SCORE_SEED, LatentError
-from .folders import attribute_direction, encode_folder, encode_folder_job, folder_directions_job
+from .encoding import attribute_direction, encode_folder, encode_folder_job, folder_directions_job
 from .frames import load_direction, save_direction, save_frames, to_rgb8
 from .maths import apply_direction, blend, lerp, path, principal_directions, slerp
 from .model import LatentModel, VAEMeanEncoder
 from .render import LatentCache, Renderer, Scene, apply_offset, interpolate
+from .shared import BATCH, DEFAULT_TEMPERATURE, LATENT_KINDS, MODES, SCORE_SEED, LatentError
 
 __all__ = [
     "BATCH", "DEFAULT_TEMPERATURE", "LATENT_KINDS", "MODES", "SCORE_SEED", "LatentCache", "LatentError",

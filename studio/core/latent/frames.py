@@ -16,8 +16,8 @@ from studio.core.errors import ImageError
 from studio.core.fileio import atomic_path
 from studio.core.images import tensor_to_uint8, write_image
 
-from .common import LatentError
 from .model import LatentModel
+from .shared import LatentError
 
 
 def to_rgb8(images: Tensor) -> np.ndarray:

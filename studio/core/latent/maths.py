@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .common import MODES, LatentError
+from .shared import MODES, LatentError
 
 
 def lerp(a: Tensor, b: Tensor, t: float | Tensor) -> Tensor:

@@ -12,18 +12,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from studio.core import device as devices
 from studio.core.errors import ImageError
-from studio.core.images import load_rgb_uint8
+from studio.core.images import load_rgb_uint8, uint8_to_tensor
 from studio.core.nets.flow import FlowDecoder, FlowEncoder, Glow, bits_per_dim, dequantize
 from studio.core.nets.vae import ConvVAE, elbo, elbo_bits_per_dim
 from studio.core.store import LoadedModel, ModelStore
 
-from .common import BATCH, DEFAULT_TEMPERATURE, LATENT_KINDS, SCORE_SEED, LatentError
+from .shared import BATCH, DEFAULT_TEMPERATURE, LATENT_KINDS, SCORE_SEED, LatentError
 
 
 class LatentModel:
@@ -73,8 +72,7 @@ class LatentModel:
     def load_image(self, path: str | Path) -> Tensor:
         """One file -> (1, 3, S, S), resized as in training (the whole image, bicubic). Raises ImageError."""
         pixels = load_rgb_uint8(path, (self.image_size, self.image_size))
-        chw = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
-        return torch.from_numpy(chw / 127.5 - 1.0).unsqueeze(0)  # exactly the training tensors
+        return uint8_to_tensor(pixels).unsqueeze(0)  # exactly the training tensors
 
     def load_images(self, paths: Sequence[str | Path]) -> Tensor:
         return torch.cat([self.load_image(p) for p in paths]) if paths else self._empty_images()

@@ -15,14 +15,16 @@ from torch import nn
 from studio.core.errors import StudioError
 
 from . import data
-from .base import Trainer, preview_grid, set_requires_grad, unwrap
 from .config import TrainConfig
 from .losses import ImagePool
+from .trainer import Trainer, preview_grid, set_requires_grad, unwrap
 
 
 class CycleGANTrainer(Trainer):
     kind = "cyclegan"
     generator_roles = ("G_A", "G_B")
+    title = "CycleGAN — two collections, unpaired"
+    preview_layout = "each row: A → B → A, then B → A → B"
     discriminator_roles = ("D_A", "D_B")
 
     def __init__(self, config: TrainConfig, device: torch.device):

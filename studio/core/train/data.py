@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from studio.core.errors import ImageError
-from studio.core.images import load_rgb_uint8, resize_uint8
+from studio.core.images import load_rgb_uint8, resize_uint8, uint8_to_tensor
 
 from .folders import DataError, FolderScan, match_by_name, scan_folder
 
@@ -87,9 +87,6 @@ def _area(size: tuple[int, int]) -> int:
     return size[0] * size[1]
 
 
-def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
-    chw = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
-    return torch.from_numpy(chw / 127.5 - 1.0)
 
 
 class _TrainingSet(Dataset):
@@ -175,7 +172,7 @@ class _TrainingSet(Dataset):
             if p.crops:
                 im = im[y : y + p.crop_size, x : x + p.crop_size]
             im = resize_uint8(im, (_multiple_of_4(im.shape[1]), _multiple_of_4(im.shape[0])))
-            out.append(_to_tensor(im[:, ::-1] if p.flip and flip else im))
+            out.append(uint8_to_tensor(im[:, ::-1] if p.flip and flip else im))
         return out
 
     def _skipped(self) -> list[tuple[str, str]]:

@@ -8,11 +8,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from studio.core.evaluate.metrics import psnr_signed_batch
 from studio.core.nets.flow import Glow, bits_per_dim, dequantize, from_flow_space
 
-from .base import preview_grid
 from .config import TrainConfig
-from .latent_trainer import EVAL_SEED, LatentTrainer, psnr
+from .latent_trainer import EVAL_SEED, LatentTrainer
+from .trainer import preview_grid
 
 FLOW_WARMUP_STEPS = 100  # Glow's linear learning-rate warm-up
 FLOW_MAX_GRAD_NORM = 100.0
@@ -22,6 +23,8 @@ class FlowTrainer(LatentTrainer):
     """Glow on dequantised 8-bit data, minimising bits per dimension; fp32 throughout (exact log-dets)."""
 
     kind = "flow"
+    title = "Flow — exact latent space of one folder"
+    preview_layout = "each row: image, samples at temperature 0.7 and 1.0"
     generator_roles = ("flow",)
     role = "flow"
 
@@ -79,7 +82,7 @@ class FlowTrainer(LatentTrainer):
             y = dequantize(x.cpu(), generator=g).to(self.device)
             eps, log_p = glow(y)
             bpds.append(bits_per_dim(log_p, x[0].numel()).cpu())
-            psnrs.append(psnr(glow.inverse(eps), y).cpu())
+            psnrs.append(psnr_signed_batch(glow.inverse(eps), y).cpu())
         return {"bits_per_dim": torch.cat(bpds).mean().item(), "inverse_psnr": torch.cat(psnrs).min().item()}
 
     @torch.no_grad()

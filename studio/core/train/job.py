@@ -21,12 +21,12 @@ from studio.core.jobs import Control, Event, Finished, Progress, log_event
 from studio.core.store import ModelStore, validate_name
 
 from . import checkpoint, data, distributed, kinds
-from .base import Trainer
 from .config import TrainConfig, fit_schedule_to_steps
 from .hooks import Checkpoints, LossLog, Previews, ProgressReport, Status, truncate_losses
 from .loop import Run, train_loop
 from .publish import Publisher, check_publish_name, fixed
 from .runs import RunError, list_runs, now, read_run, run_dir
+from .trainer import Trainer
 
 __all__ = ["RunError", "list_runs", "read_run", "run_dir", "train_job"]
 

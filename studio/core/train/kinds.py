@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from studio.core.errors import StudioError
 
-from .base import Trainer
 from .config import TrainConfig
 from .cyclegan import CycleGANTrainer
 from .flow import FlowTrainer
 from .pix2pix import Pix2PixTrainer
+from .trainer import Trainer
 from .vae import VAETrainer
 
 TRAINERS: dict[str, type[Trainer]] = {

@@ -14,17 +14,11 @@ from torch import nn
 from studio.core.errors import StudioError
 
 from . import data
-from .base import Trainer, unwrap
 from .config import TrainConfig
+from .trainer import Trainer, unwrap
 
 EVAL_SEED = 1234  # held-out metrics draw their noise from this seed, so they are repeatable
 PREVIEW_SEED = 4321
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of images in [-1, 1] (peak 2), capped at 100 dB for identical images."""
-    mse = (a.float() - b.float()).pow(2).flatten(1).mean(1).clamp(min=4e-10)
-    return 10.0 * torch.log10(4.0 / mse)
 
 
 class LatentTrainer(Trainer):
@@ -32,6 +26,7 @@ class LatentTrainer(Trainer):
 
     role: ClassVar[str] = ""
     one_domain = True
+    folder_titles = ("Images", "")
 
     def __init__(self, config: TrainConfig, device: torch.device):
         super().__init__(config, device)

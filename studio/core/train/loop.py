@@ -23,8 +23,8 @@ from studio.core.fileio import atomic_write_text
 from studio.core.jobs import Control, Event
 
 from . import data, distributed
-from .base import Trainer
 from .config import TrainConfig
+from .trainer import Trainer
 
 
 @dataclass

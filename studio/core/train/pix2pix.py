@@ -14,12 +14,16 @@ from torch import nn
 from studio.core.errors import StudioError
 
 from . import data
-from .base import Trainer, preview_grid, set_requires_grad, unwrap
 from .config import TrainConfig
+from .trainer import Trainer, preview_grid, set_requires_grad, unwrap
 
 
 class Pix2PixTrainer(Trainer):
     kind = "pix2pix"
+    paired = True
+    title = "pix2pix — matched pairs"
+    preview_layout = "each row: input, output, target"
+    folder_titles = ("Inputs (A)", "Targets (B), same file names as A")
     generator_roles = ("G",)
     discriminator_roles = ("D",)
 

@@ -8,6 +8,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from studio.core.evaluate.metrics import psnr_signed_batch
 from studio.core.nets.vae import (
     ConvVAE,
     elbo,
@@ -17,14 +18,16 @@ from studio.core.nets.vae import (
     optimal_log_sigma,
 )
 
-from .base import preview_grid
-from .latent_trainer import EVAL_SEED, LatentTrainer, psnr
+from .latent_trainer import EVAL_SEED, LatentTrainer
+from .trainer import preview_grid
 
 
 class VAETrainer(LatentTrainer):
     """β-VAE on the σ-VAE objective: −log N(x; x̂, σ²) with the batch's optimal σ, plus β·KL."""
 
     kind = "vae"
+    title = "VAE — latent space of one folder"
+    preview_layout = "each row: image, reconstruction, random sample"
     card_config_keys = ("beta",)
     generator_roles = ("vae",)
     role = "vae"
@@ -52,7 +55,7 @@ class VAETrainer(LatentTrainer):
             buffer = self.vae.log_sigma
             buffer.mul_(momentum).add_((1 - momentum) * log_sigma.detach())
         self.steps += 1
-        return {"loss": loss.item(), "psnr": psnr(recon.detach(), x).mean().item(), "kl": kl.mean().item(),
+        return {"loss": loss.item(), "psnr": psnr_signed_batch(recon.detach(), x).mean().item(), "kl": kl.mean().item(),
                 "sigma": math.exp(log_sigma.item())}
 
     @torch.no_grad()
@@ -66,7 +69,7 @@ class VAETrainer(LatentTrainer):
         try:
             for batch in loader:
                 x = batch["A"].to(self.device)
-                psnrs.append(psnr(vae.decode(vae.encode(x)).clamp(-1, 1), x).cpu())
+                psnrs.append(psnr_signed_batch(vae.decode(vae.encode(x)).clamp(-1, 1), x).cpu())
                 noise = torch.randn(x.shape[0], vae.latent_dim, generator=g).to(self.device)
                 value, kl = elbo(vae, x, noise)
                 elbos.append(value.cpu())

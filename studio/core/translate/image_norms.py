@@ -45,7 +45,7 @@ class ImageNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.numel() == 0:
-            return x  # shape-only runs (see studio.core.translate.tiling.profile): no backend has to normalise nothing
+            return x  # shape-only runs (see studio.core.translate.layers.profile): no backend has to normalise nothing
         if self.mode == "collect":
             self.accumulate(x)
             raise StopForward

@@ -22,7 +22,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
-import math
 import shutil
 import tempfile
 import time
@@ -36,10 +35,9 @@ from torch import nn
 from studio.core import paths
 from studio.core.errors import StudioError
 from studio.core.jobs import Finished, Progress
-from studio.core.nets.resnet import MobileResnetBlock, MobileResnetGenerator, ResnetBlock, ResnetGenerator
-from studio.core.nets.unet import UnetGenerator, UnetSkipConnectionBlock
 
 from .image_norms import ImageNorm, StopForward
+from .layers import Layer, NetProfile, fork_ends
 
 log = logging.getLogger(__name__)
 
@@ -47,139 +45,6 @@ FEATHER = 16  # pixels of blending on each side of a seam between tile cores
 CPU_CACHE_BUDGET = 256 << 20  # bytes of activations kept in memory between passes (the rest: a file)
 DISK_MARGIN = 2 << 30  # bytes of disk left free when the activations go to a temporary file
 FP16_MAX = 65504.0
-
-
-# -- the generator as a list of layers --------------------------------------------------------------
-
-class Fork:
-    """Marker: keep the current activation for the matching :class:`Join`."""
-
-    def __repr__(self) -> str:
-        return "Fork()"
-
-
-@dataclass(frozen=True)
-class Join:
-    """Marker: combine the activation kept at the matching :class:`Fork` with the current one."""
-
-    kind: str  # "add": skip + x (residual block); "cat": [skip, x] on channels (U-Net)
-
-
-Layer = nn.Module | Fork | Join
-
-
-def flatten(module: nn.Module) -> list[Layer]:
-    """``module`` as layers to run one after the other; modules it does not know stay whole."""
-    if isinstance(module, ResnetBlock | MobileResnetBlock):
-        return [Fork(), *flatten(module.conv_block), Join("add")]
-    if isinstance(module, UnetSkipConnectionBlock):
-        inner = flatten(module.model)
-        return inner if module.outermost else [Fork(), *inner, Join("cat")]
-    if isinstance(module, ResnetGenerator | MobileResnetGenerator | UnetGenerator):  # forward(x): self.model(x)
-        return flatten(module.model)
-    if type(module) is nn.Sequential:
-        return [layer for child in module for layer in flatten(child)]
-    return [module]
-
-
-def run_layers(layers: list[Layer], x: torch.Tensor, skips: list[torch.Tensor]) -> torch.Tensor:
-    """Run ``layers`` on ``x``; ``skips`` holds the activations of the open forks (updated in place)."""
-    for layer in layers:
-        if isinstance(layer, Fork):
-            skips.append(x)
-        elif isinstance(layer, Join):
-            skip = skips.pop().to(x.dtype)
-            x = skip + x if layer.kind == "add" else torch.cat([skip, x], 1)
-        else:
-            x = layer(x)
-    return x
-
-
-def _forks(layers: list[Layer]) -> dict[int, int]:
-    """Index of each fork -> index of its join."""
-    pairs, open_forks = {}, []
-    for i, layer in enumerate(layers):
-        if isinstance(layer, Fork):
-            open_forks.append(i)
-        elif isinstance(layer, Join):
-            pairs[open_forks.pop()] = i
-    if open_forks:
-        raise RuntimeError("a fork without its join")
-    return pairs
-
-
-# -- what tiling needs to know about a generator ----------------------------------------------------
-
-@dataclass
-class NetProfile:
-    """Shapes and costs of a generator's layers, found by running it on a batch of no images."""
-
-    size_multiple: int
-    receptive_radius: int  # pixels of context one output pixel depends on, each side (upper bound)
-    bytes_per_pixel: int  # rough peak activation memory per input pixel at fp32
-    layer_scale: list[tuple[int, int]]  # per layer: (channels, downscale) of its output
-    layer_macs: list[float]  # per layer: multiply-accumulates per input pixel (at least 1)
-    in_channels: int = 3
-
-
-def profile(net: nn.Module, layers: list[Layer]) -> NetProfile:
-    multiple = int(getattr(net, "size_multiple", 4))
-    side = max(multiple * 2, 64)
-    # Shapes only: a batch of *no* images runs every layer without computing anything. (The meta
-    # device would do too, but its first use imports sympy & co., nearly 200 MB of resident memory.)
-    leaves: list[tuple[int, nn.Module, torch.Size]] = []
-    current = [0]
-    hooks = [
-        m.register_forward_hook(lambda mod, _inp, out: leaves.append((current[0], mod, out.shape)))
-        for m in net.modules()
-        if not list(m.children())
-    ]
-    scales: list[tuple[int, int]] = []
-    first = next(net.parameters())
-    channels = _in_channels(net)
-    x = torch.empty(0, channels, side, side, device=first.device, dtype=first.dtype)
-    skips: list[torch.Tensor] = []
-    try:
-        with torch.no_grad():
-            for index, layer in enumerate(layers):
-                current[0] = index
-                x = run_layers([layer], x, skips)
-                scales.append((x.shape[1], max(1, side // x.shape[-1])))
-    finally:
-        for h in hooks:
-            h.remove()
-    radius, stride, peak = 0.0, 1.0, 0.0
-    macs = [1.0] * len(layers)
-    for index, mod, out in leaves:
-        if isinstance(mod, nn.Conv2d):
-            k, s, d = mod.kernel_size[0], mod.stride[0], mod.dilation[0]
-            radius += (k - 1) // 2 * d * stride
-            stride *= s
-            per_output = mod.in_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
-            macs[index] += out[1] * per_output * out[-2] * out[-1] / (side * side)
-        elif isinstance(mod, nn.ConvTranspose2d):
-            k, s = mod.kernel_size[0], mod.stride[0]
-            radius += (math.ceil((k - 1) / (2 * s)) + 1) * stride
-            stride /= s
-            per_input = mod.out_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
-            macs[index] += mod.in_channels * per_input * out[-2] * out[-1] / (s * s * side * side)
-        scale = side / out[-1] if len(out) == 4 else 1
-        peak = max(peak, out[1] / (scale * scale) if len(out) == 4 else 0)
-    return NetProfile(
-        size_multiple=multiple,
-        receptive_radius=int(math.ceil(radius)),
-        bytes_per_pixel=int(peak * 4 * 3) + 64,
-        layer_scale=scales,
-        layer_macs=macs,
-        in_channels=channels,
-    )
-
-
-def _in_channels(net: nn.Module) -> int:
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            return m.in_channels
-    return 3
 
 
 # -- tiles --------------------------------------------------------------------------------------------
@@ -384,7 +249,7 @@ class TiledRun:
         self.norms = norms
         self.profile = net_profile
         self.run = run
-        self.forks = _forks(layers)
+        self.forks = fork_ends(layers)
         self.norm_layer = [self._index_of(n) for n in norms]
 
     def _index_of(self, norm: ImageNorm) -> int:

@@ -34,7 +34,7 @@ from studio.core.images import (
 from studio.core.jobs import Control, Finished, Item, Job, Log, Progress
 from studio.core.store import LoadedModel
 
-from . import tiling
+from . import layers, tiling
 from .image_norms import image_norms, inference_copy
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ class Translator:
         self.net = inference_copy(generator, dropout=dropout).to(self.device)
         if self.device.type == "cuda":
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.layers = tiling.flatten(self.net)
-        self.profile = tiling.profile(self.net, self.layers)
+        self.layers = layers.flatten(self.net)
+        self.profile = layers.profile(self.net, self.layers)
         self.norms = image_norms(self.net)
         self.memory_budget = memory_budget or _default_budget(self.device)
         log.info(
@@ -175,10 +175,10 @@ class Translator:
 
     @torch.inference_mode()
     def _run(self, x: torch.Tensor, skips: list[torch.Tensor], start: int, stop: int) -> torch.Tensor:
-        """Layers ``start`` .. ``stop - 1`` of one tile (see :func:`studio.core.translate.tiling.run_layers`)."""
+        """Layers ``start`` .. ``stop - 1`` of one tile (see :func:`studio.core.translate.layers.run_layers`)."""
         skips[:] = [self._prepare(s) for s in skips]
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
-            return tiling.run_layers(self.layers[start:stop], self._prepare(x), skips)
+            return layers.run_layers(self.layers[start:stop], self._prepare(x), skips)
 
 
 def _precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:

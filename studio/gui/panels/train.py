@@ -29,11 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.core import report
 from studio.core.jobs import Checkpoint, Control, Losses, Preview, Progress
+from studio.core.report import KIND_LABELS
 from studio.core.train.job import list_runs, read_run, run_dir, train_job
+from studio.core.train.kinds import TRAINERS
 from studio.core.train.presets import run_config
 from studio.gui import resources
-from studio.gui.context import KIND_LABELS
 from studio.gui.widgets.common import ImageLabel, hint, lay_out_panel, push_button, side_column, tool_button
 from studio.gui.widgets.plots import LossPlot, read_losses
 from studio.gui.worker import TaskSlot
@@ -42,12 +44,6 @@ from .base import Panel
 from .train_form import TrainForm
 
 log = logging.getLogger(__name__)
-
-PREVIEW_LAYOUTS = {
-    "cyclegan": "each row: A → B → A, then B → A → B",
-    "pix2pix": "each row: input, output, target",
-}
-
 
 def _loss_history(name: str) -> dict[str, tuple[list[float], list[float]]]:
     """A run's recorded losses up to its last checkpoint (later records are trained again on resume)."""
@@ -60,15 +56,6 @@ def _loss_history(name: str) -> dict[str, tuple[list[float], list[float]]]:
         series = {key: ([s for s in steps if s <= upto], [v for s, v in zip(steps, values, strict=True) if s <= upto])
                   for key, (steps, values) in series.items()}
     return series
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or seconds != seconds or seconds < 0:
-        return "—"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class _Stat(QWidget):
@@ -323,7 +310,7 @@ class TrainPanel(Panel):
         rate = progress.stats.get("it_per_s")
         if rate:
             self.stat_speed.set(f"{rate:.2f} it/s" if rate < 100 else f"{rate:.0f} it/s")
-        self.stat_eta.set(format_duration(progress.stats.get("eta_s")) if self._step < self._total else "0:00")
+        self.stat_eta.set(report.clock(progress.stats.get("eta_s")) if self._step < self._total else "0:00")
         if "epoch" in progress.stats:
             self.stat_epoch.set(str(int(progress.stats["epoch"]) + 1))
         if self._state == "starting":
@@ -335,7 +322,8 @@ class TrainPanel(Panel):
     def _on_preview(self, preview: Preview, image: Any) -> None:
         if image is not None:
             self.preview.set_image(image)
-            layout = PREVIEW_LAYOUTS.get(self._run_kind, "fixed samples")
+            trainer = TRAINERS.get(self._run_kind)
+            layout = trainer.preview_layout if trainer is not None else "fixed samples"
             self.preview_caption.setText(f"Preview at step {preview.step:,} · {layout}")
 
     def _on_checkpoint(self, checkpoint: Checkpoint) -> None:

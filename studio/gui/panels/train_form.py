@@ -3,7 +3,6 @@ base model and advanced options: the choices that ``train.presets.run_config`` t
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -24,34 +23,17 @@ from PySide6.QtWidgets import (
 from studio.core.jobs import Control, returning
 from studio.core.store import validate_name
 from studio.core.train.folders import FolderScan, match_by_name, scan_folder, skipped_lines
+from studio.core.train.kinds import TRAINERS
 from studio.gui import dialogs
 from studio.gui.context import AppContext
 from studio.gui.widgets.common import FolderField, hint
 from studio.gui.worker import TaskSlot
 
-KINDS = ("cyclegan", "pix2pix", "vae", "flow")
-KIND_TITLES = {
-    "cyclegan": "CycleGAN — two collections, unpaired",
-    "pix2pix": "pix2pix — matched pairs",
-    "vae": "VAE — latent space of one folder",
-    "flow": "Flow — exact latent space of one folder",
-}
 PRESET_HINTS = {
     "reference": "The reference implementation's models and settings: the best quality, best on a GPU.",
     "fast": "A light model with a quarter of the channels at 128 px: trains on a laptop CPU.",
 }
-ROLE_TITLES = {
-    "cyclegan": ("Domain A images", "Domain B images"),
-    "pix2pix": ("Inputs (A)", "Targets (B), same file names as A"),
-    "vae": ("Images", ""),
-    "flow": ("Images", ""),
-}
 MAX_LISTED_SKIPS = 15
-
-
-def latent_training_available() -> bool:
-    """VAE and flow training come with the latent models; they may be missing from a build."""
-    return importlib.util.find_spec("studio.core.train.latent_trainer") is not None
 
 
 def _spin(maximum: int, special: str, step: int = 1, minimum: int = 0) -> QSpinBox:
@@ -87,13 +69,8 @@ class TrainForm(QWidget):
         self.kind = QComboBox()
         self.kind.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.kind.setMinimumContentsLength(16)
-        latent = latent_training_available()
-        for kind in KINDS:
-            self.kind.addItem(KIND_TITLES[kind], kind)
-            if kind in ("vae", "flow") and not latent:
-                item = self.kind.model().item(self.kind.count() - 1)
-                item.setEnabled(False)
-                item.setToolTip("VAE and flow training are not part of this build yet")
+        for kind, trainer in TRAINERS.items():
+            self.kind.addItem(trainer.title or kind, kind)
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. horse2zebra")
         self.name.setToolTip("The name of the run, and of the model it publishes to the store")
@@ -191,16 +168,17 @@ class TrainForm(QWidget):
 
     def _kind_changed(self) -> None:
         kind = self.current_kind()
-        pix2pix = kind == "pix2pix"
-        self.pair_mode.setVisible(pix2pix)
-        one_folder = kind in ("vae", "flow") or (pix2pix and self.pair_mode.currentData() == "pairs")
-        title_a, title_b = ROLE_TITLES[kind]
-        if pix2pix and one_folder:
+        trainer = TRAINERS[kind]
+        paired = trainer.paired
+        self.pair_mode.setVisible(paired)
+        one_folder = self.one_folder()
+        title_a, title_b = trainer.folder_titles
+        if paired and one_folder:
             title_a = "Folder of side-by-side A|B images"
         self.folder_a.title.setText(title_a)
         self.folder_b.title.setText(title_b)
         self.folder_b.setVisible(not one_folder)
-        self.preset.setEnabled(kind in ("cyclegan", "pix2pix"))
+        self.preset.setEnabled(not trainer.one_domain)
         self._fill_base_models()
         self._update_pairing()
         self.changed.emit()
@@ -229,7 +207,8 @@ class TrainForm(QWidget):
 
     def one_folder(self) -> bool:
         kind = self.current_kind()
-        return kind in ("vae", "flow") or (kind == "pix2pix" and self.pair_mode.currentData() == "pairs")
+        trainer = TRAINERS[kind]
+        return trainer.one_domain or (trainer.paired and self.pair_mode.currentData() == "pairs")
 
     def run_name(self) -> str:
         return self.name.text().strip() or self.suggested_name()
@@ -252,7 +231,7 @@ class TrainForm(QWidget):
         options: dict[str, Any] = {}
         a = str(Path(self.folder_a.path).expanduser().resolve()) if self.folder_a.path else None
         b = str(Path(self.folder_b.path).expanduser().resolve()) if self.folder_b.path else None
-        if self.current_kind() == "pix2pix" and self.one_folder():
+        if TRAINERS[self.current_kind()].paired and self.one_folder():
             options["pairs"] = a
         else:
             options["dir_a"] = a
@@ -293,7 +272,7 @@ class TrainForm(QWidget):
                 found.append(f"Choose the folder: {field.title.text()}.")
             elif isinstance(scan, str):
                 found.append(scan)
-        if self.current_kind() == "pix2pix" and not self.one_folder() and self._pairing.startswith("error:"):
+        if TRAINERS[self.current_kind()].paired and not self.one_folder() and self._pairing.startswith("error:"):
             found.append(self._pairing[len("error:"):])
         return found
 
@@ -356,10 +335,10 @@ class TrainForm(QWidget):
         self.changed.emit()
 
     def _update_pairing(self) -> None:
-        """pix2pix with two folders: how many files pair up by name (cheap: names only)."""
+        """Paired kinds with two folders: how many files pair up by name (cheap: names only)."""
         self._pairing = ""
         a, b = self._scans.get("A"), self._scans.get("B")
-        show = self.current_kind() == "pix2pix" and not self.one_folder()
+        show = TRAINERS[self.current_kind()].paired and not self.one_folder()
         if show and isinstance(a, FolderScan) and isinstance(b, FolderScan):
             try:
                 pairs, unmatched = match_by_name(a, b)

@@ -10,8 +10,9 @@ from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QFrame, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from studio.core import latent
+from studio.core.report import KIND_LABELS
 from studio.gui import dialogs, resources
-from studio.gui.context import KIND_LABELS, AppContext
+from studio.gui.context import AppContext
 from studio.gui.qimages import qimage_from_array
 from studio.gui.widgets.common import hint, model_combo, push_button
 from studio.gui.worker import TaskSlot

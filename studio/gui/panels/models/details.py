@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QLabel, QSplitter, QTextBrowser, QVBoxLayout, QWid
 from studio.core import jobs, paths, report
 from studio.core.store import ModelInfo
 from studio.gui import resources
-from studio.gui.context import KIND_LABELS
 from studio.gui.widgets.common import hint
 from studio.gui.widgets.plots import LossPlot, read_losses
 from studio.gui.worker import TaskSlot
@@ -28,22 +27,21 @@ def _table(rows: list[tuple[str, str]], muted: str) -> str:
 def card_html(info: ModelInfo) -> str:
     """The card as readable HTML: what the model is, where it came from, what was measured."""
     muted = resources.colors()["muted"]
-    card = info.card
+    view = report.card_view(info)
     esc = html.escape
 
     def escaped(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(key, esc(value)) for key, value in rows]
 
     folder = f"<a href='{QUrl.fromLocalFile(str(info.path)).toString()}'>{esc(str(info.path))}</a>"
-    overview = escaped(report.card_rows(info, KIND_LABELS.get(info.kind, info.kind))) + [("Folder", folder)]
-    provenance = escaped(report.provenance_rows(card.get("provenance", {})))
-    metrics = escaped(report.metric_rows(card.get("metrics", {})))
+    overview = [*escaped(view.overview[:-1]), ("Folder", folder)]
+    provenance, metrics = escaped(view.provenance), escaped(view.metrics)
     parts = [
-        f"<h2 style='margin-bottom:2px'>{esc(info.name)}</h2>",
-        f"<p style='color:{muted}; margin-top:0'>{esc(card.get('description') or '')}</p>",
-        f"<p><b>Limits:</b> {esc(card['limits'])}</p>" if card.get("limits") else "",
+        f"<h2 style='margin-bottom:2px'>{esc(view.title)}</h2>",
+        f"<p style='color:{muted}; margin-top:0'>{esc(view.description)}</p>",
+        f"<p><b>Limits:</b> {esc(view.limits)}</p>" if view.limits else "",
         _table(overview, muted),
-        f"<h4 style='color:{muted}'>Networks</h4>{_table(escaped(report.network_rows(card)), muted)}",
+        f"<h4 style='color:{muted}'>Networks</h4>{_table(escaped(view.networks), muted)}",
         f"<h4 style='color:{muted}'>Provenance</h4>",
         _table(provenance, muted) if provenance else "<p>—</p>",
         f"<h4 style='color:{muted}'>Metrics</h4>",

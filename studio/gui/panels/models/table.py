@@ -9,9 +9,10 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSize, QSortFilterP
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from studio.core import report
+from studio.core.report import KIND_LABELS
 from studio.core.store import ModelInfo
 from studio.gui import resources
-from studio.gui.context import KIND_LABELS, StoreHub
+from studio.gui.context import StoreHub
 from studio.gui.widgets.common import hint
 
 KIND_ICONS = {"cyclegan": "translate-unpaired", "pix2pix": "translate-paired", "vae": "latent", "flow": "latent"}

@@ -5,9 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGroupBox, QVBoxLayout, QWidget
 
+from studio.core.report import KIND_LABELS
 from studio.core.store import ModelInfo
 from studio.gui import resources
-from studio.gui.context import KIND_LABELS, AppContext
+from studio.gui.context import AppContext
 from studio.gui.widgets.common import hint, model_combo, push_button
 
 

@@ -16,8 +16,8 @@ from studio.gui.widgets.common import push_button
 from studio.gui.widgets.progress_row import ProgressRow
 from studio.gui.worker import TaskSlot
 
-from .jobs import Choice, TranslatorCache, translate_folder
 from .reveal import reveal
+from .work import Choice, TranslatorCache, translate_folder
 
 IDLE_TEXT = "Results are written at full strength, with the folder structure kept."
 

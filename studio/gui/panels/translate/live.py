@@ -14,7 +14,7 @@ from studio.gui.widgets.common import tool_button
 from studio.gui.widgets.compare import CompareView
 from studio.gui.worker import TaskSlot
 
-from .jobs import Choice, OpenedImage, Translation, TranslatorCache, translate_photo
+from .work import Choice, OpenedImage, Translation, TranslatorCache, translate_photo
 
 MODES = (("wipe", "wipe", "Before/after wipe: drag the line"),
          ("side", "side-by-side", "Side by side, zoom and pan together"),

@@ -28,10 +28,10 @@ from studio.gui.widgets.common import dropped_paths, lay_out_panel, side_column
 
 from .chooser import ModelChooser
 from .folder import FolderBox
-from .jobs import Choice, OpenedImage, Translation
 from .live import LiveTranslation
 from .photo import PhotoSource
 from .result import ResultBox
+from .work import Choice, OpenedImage, Translation
 
 
 class TranslatePanel(Panel):

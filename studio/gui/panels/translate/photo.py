@@ -12,7 +12,7 @@ from studio.gui.context import AppContext
 from studio.gui.widgets.common import hint, push_button
 from studio.gui.worker import TaskSlot
 
-from .jobs import OpenedImage, open_photo
+from .work import OpenedImage, open_photo
 
 NO_PHOTO = "No photo yet. Open one, drop it on the view, or try a sample."
 

@@ -18,8 +18,8 @@ from studio.gui.settings import TILE_CHOICES, engine_tile, tile_label
 from studio.gui.widgets.common import push_button, slider_row
 from studio.gui.worker import TaskSlot
 
-from .jobs import OpenedImage, PanelJob, Translation, copy_blended, save_blended
 from .reveal import reveal
+from .work import OpenedImage, PanelJob, Translation, copy_blended, save_blended
 
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff);;BMP (*.bmp)"
 

@@ -16,7 +16,7 @@ from studio.core.latent import LatentModel
 from studio.core.nets.vae import gaussian_nll, kl_to_unit_gaussian
 
 from . import metrics
-from .common import Context, Counter, EvalError, folder_images, mean_finite, rounded
+from .inputs import Context, Counter, EvalError, folder_images, mean_finite, rounded
 
 LATENT_SEED = 1234  # the ELBO's posterior samples: repeatable, as the training job's held-out metrics
 LATENT_BATCH = 16

@@ -51,6 +51,10 @@ class Trainer:
     generator_roles: ClassVar[tuple[str, ...]] = ()
     discriminator_roles: ClassVar[tuple[str, ...]] = ()
     one_domain: ClassVar[bool] = False  # trained on one folder: the card's domains are A and A
+    paired: ClassVar[bool] = False  # A and B images in pairs: matched by file name, or side by side in one folder
+    title: ClassVar[str] = ""  # the kind as a person chooses it ("CycleGAN — two collections, unpaired")
+    folder_titles: ClassVar[tuple[str, str]] = ("Domain A images", "Domain B images")  # "" for no second folder
+    preview_layout: ClassVar[str] = "fixed samples"  # what the rows of :meth:`preview` show
     card_config_keys: ClassVar[tuple[str, ...]] = ()  # config fields the card records besides the common ones
 
     def __init__(self, config: TrainConfig, device: torch.device):

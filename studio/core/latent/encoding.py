@@ -13,9 +13,9 @@ from torch import Tensor
 from studio.core.images import list_images
 from studio.core.jobs import Control, Event, Finished, Item, Progress, nested, run
 
-from .common import BATCH, LatentError
 from .maths import principal_directions
 from .model import LatentModel
+from .shared import BATCH, LatentError
 
 log = logging.getLogger(__name__)
 
