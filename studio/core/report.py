@@ -219,13 +219,8 @@ def onnx_parity(done: Mapping[str, Any]) -> str:
 
 
 def onnx_summary(done: Mapping[str, Any]) -> str:
-    """One line about a finished export, for a status line: where it went and the parity figure."""
-    head = (f"{done['model']} ({done['part']}) → {Path(done['path']).name}: {megabytes(done['bytes'])}, "
-            f"opset {done['opset']}, onnx.checker passed")
-    if done.get("max_abs_diff") is None:
-        return f"{head}; not verified: {done.get('note') or 'onnxruntime is not installed'}"
-    return (f"{head}; {done['verified_with']} vs PyTorch: max abs diff {done['max_abs_diff']:.1e} "
-            f"(tolerance {done['tolerance']:g})")
+    """The panel's status text after an export: the CLI's two lines, one under the other."""
+    return f"{onnx_written(done)}\n{onnx_parity(done)}"
 
 
 # -- evaluation ------------------------------------------------------------------------------------
