@@ -89,3 +89,32 @@ def test_no_private_names_are_used_across_modules():
         if (uses := private_uses(path, path.read_text(encoding="utf-8")))
     }
     assert not offenders, f"private names used outside their module (make them public or move them): {offenders}"
+
+
+MAX_LINES = 450
+
+
+def test_modules_stay_short_enough_to_read_in_one_sitting():
+    """A module over MAX_LINES says why in its opening docstring (it mentions its length there)."""
+    too_long = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        lines = source.count("\n")
+        docstring = ast.get_docstring(ast.parse(source)) or ""
+        if lines > MAX_LINES and f"{MAX_LINES} lines" not in docstring:
+            too_long[str(path.relative_to(PACKAGE.parent))] = lines
+    assert not too_long, f"split these modules, or say in their docstring why they are over {MAX_LINES} lines: {too_long}"
+
+
+def test_modules_have_names_of_their_own_across_the_engine():
+    """Two engine modules that are different things do not share a name (core/norms.py and
+    core/nets/norms.py once did). A kind's network and its trainer share the kind's name on purpose
+    (nets/vae.py, train/vae.py), as do the jobs of two packages (train/job.py, evaluate/job.py)."""
+    allowed = {"__init__", "vae", "flow", "job"}
+    seen: dict[str, list[str]] = {}
+    for path in sorted((PACKAGE / "core").rglob("*.py")):
+        seen.setdefault(path.stem, []).append(str(path.relative_to(PACKAGE)))
+    shared = {name: places for name, places in seen.items() if len(places) > 1 and name not in allowed}
+    packages = {p.name for p in (PACKAGE / "core").iterdir() if p.is_dir() and not p.name.startswith("_")}
+    clashes = {name: places for name, places in seen.items() if name in packages and name != "__init__"}
+    assert not shared and not clashes, f"engine modules sharing a name: {shared or clashes}"

@@ -152,7 +152,7 @@ def test_safetensors_export_round_trip_keeps_card_and_weights(tmp_path):
 
 
 def test_store_writes_are_atomic(tmp_path, monkeypatch):
-    from studio.core.store import store as store_module
+    from studio.core.store import model_store as store_module
 
     net = nets.build("resnet_generator", {"ngf": 8, "n_blocks": 1})
     card = new_card("pix2pix", {"G": ("resnet_generator", net.config)})

@@ -1,10 +1,11 @@
-"""``studio models ...``: list, inspect, import, export and remove models."""
+"""``studio models ...``: list, inspect, install, import, export and remove models."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: Any) -> None:
-    models = sub.add_parser("models", help="list, inspect, import, export and remove models")
+    models = sub.add_parser("models", help="list, inspect, install, import, export and remove models")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     p = msub.add_parser("list", help="list built-in and user models")
     p.add_argument("--json", action="store_true")
@@ -27,11 +28,22 @@ def register(sub: Any) -> None:
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models_show)
-    p = msub.add_parser("import", help="import a .safetensors export or a reference .pth generator")
-    p.add_argument("path", type=Path)
+    p = msub.add_parser("available", help="the models Studio can install (the published reference models)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models_available)
+    p = msub.add_parser("install", help="download and install models from the catalog (`studio models available`)")
+    p.add_argument("names", nargs="+", metavar="NAME", help="catalog ids; both directions of a pair make one model")
+    p.add_argument("--as", dest="local_name", metavar="LOCAL_NAME", help="name in the store (default: the id)")
+    p.add_argument("--mirror", metavar="URL", help="base URL to download from (default: $STUDIO_MODEL_MIRROR, "
+                   "else the reference's host)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_models_install)
+    p = msub.add_parser("import", help="import a .safetensors export or a reference .pth generator (a path or URL)")
+    p.add_argument("path", help="a file, or an http(s) URL to download first")
     p.add_argument("--name", help="name in the store (default: from the file or its folder)")
     p.add_argument("--pair", type=Path, help="the B→A generator of a CycleGAN (default: *_net_G_B next to *_net_G_A)")
     p.add_argument("--kind", choices=["cyclegan", "pix2pix"], help="override the detected model kind")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (URL downloads)")
     p.set_defaults(func=cmd_models_import)
     p = msub.add_parser("remove", help="remove a user model")
     p.add_argument("name")
@@ -78,10 +90,68 @@ def cmd_models_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_available(args: argparse.Namespace) -> int:
+    from studio.core.store import installed, load_catalog
+
+    catalog = load_catalog()
+    have = installed(open_store(), catalog)
+    if args.json:
+        print(json.dumps([report.catalog_record(e, have.get(e.id)) for e in catalog], indent=2, ensure_ascii=False))
+        return 0
+    for line in report.columns(report.catalog_rows(catalog, have)):
+        print(line)
+    print("install with `studio models install ID...`; both directions of a pair make one model")
+    return 0
+
+
+def cmd_models_install(args: argparse.Namespace) -> int:
+    from studio.core.store import install_job
+
+    job = iter(install_job(args.names, store=open_store(), mirror=args.mirror, local_name=args.local_name))
+    done = _render_cancellable(job, args.quiet)
+    if done is None:
+        return 130
+    for name in done["installed"]:
+        print(f"installed {name}")
+    if done["cancelled"]:
+        print("cancelled", file=sys.stderr)
+        return 130
+    return 1 if done["failed"] else 0
+
+
 def cmd_models_import(args: argparse.Namespace) -> int:
-    info = open_store().import_file(args.path, name=args.name, pair=args.pair, kind=args.kind)
+    path: str | Path = args.path
+    if args.path.startswith(("http://", "https://")):
+        from studio.core.store import download_job, downloads_dir, file_name_for
+
+        path = _render_cancellable(iter(download_job(args.path, downloads_dir() / file_name_for(args.path))),
+                                   args.quiet)
+        if path is None:
+            return 130
+        try:
+            info = open_store().import_file(path, name=args.name, pair=args.pair, kind=args.kind)
+        except StudioError:
+            Path(path).unlink(missing_ok=True)  # not a model: keeping it would only be reused next time
+            Path(f"{path}.json").unlink(missing_ok=True)
+            raise
+        print(f"imported {info.name} ({info.kind}; directions: {', '.join(info.directions())})")
+        return 0
+    info = open_store().import_file(path, name=args.name, pair=args.pair, kind=args.kind)
     print(f"imported {info.name} ({info.kind}; directions: {', '.join(info.directions())})")
     return 0
+
+
+def _render_cancellable(job: Iterator[Any], quiet: bool) -> Any:
+    """Render ``job``; on Ctrl+C close it at once (its clean-up removes a partial download), say so
+    and return None."""
+    try:
+        return render(job, quiet=quiet)
+    except KeyboardInterrupt:
+        close = getattr(job, "close", None)
+        if close is not None:
+            close()
+        print("\ncancelled: nothing was installed and no partial download was kept", file=sys.stderr)
+        return None
 
 
 def cmd_models_remove(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from studio.core.jobs import Checkpoint, Event, Finished, Item, Log, Losses, Preview, Progress, unknown
-from studio.core.report import duration
+from studio.core.report import duration, transfer
 
 log = logging.getLogger("studio")
 
@@ -48,6 +48,25 @@ class ProgressBar:
             self.stream.write(line + "\n")
         self.stream.flush()
 
+    def update_bytes(self, done: float, total: float, message: str = "", bytes_per_s: float | None = None,
+                     eta_s: float | None = None) -> None:
+        """A download: bytes of the total, the speed and the time left."""
+        now = time.monotonic()
+        finished = bool(total) and done >= total
+        if not finished and now - self._last_line < (0.1 if self.tty else 5):
+            return
+        self._last_line = now
+        frac = min(1.0, done / total) if total else 0.0
+        filled = int(round(self.width * frac))
+        line = f"[{'#' * filled}{'.' * (self.width - filled)}] {transfer(done, total, bytes_per_s, eta_s)} {message}"
+        if self.tty:
+            self.stream.write("\r\033[K" + line[:200])
+            if finished:
+                self.stream.write("\n")
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
     def clear(self) -> None:
         if self.tty:
             self.stream.write("\r\033[K")
@@ -62,7 +81,10 @@ def render(events: Iterable[Event], quiet: bool = False) -> Any:
     value: Any = None
     for event in events:
         if isinstance(event, Progress):
-            if bar is not None:
+            if bar is not None and "bytes_per_s" in event.stats:  # a download
+                bar.update_bytes(event.done, event.total, event.message, event.stats["bytes_per_s"],
+                                 event.stats.get("eta_s"))
+            elif bar is not None:
                 bar.update(int(event.done), int(event.total), event.message, event.part)
         elif isinstance(event, Item):
             if event.skipped:

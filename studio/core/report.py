@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # only for the hints: the CLI imports this module before it needs torch
-    from studio.core.store import ModelInfo
+    from studio.core.store import CatalogEntry, ModelInfo
 
 Row = tuple[str, str]
 
@@ -293,3 +293,41 @@ def eval_lines(model: str, record: Mapping[str, Any]) -> list[str]:
     if record.get("skipped"):
         lines.append(f"  skipped {len(record['skipped'])} unreadable file(s)")
     return lines
+
+
+# -- downloads and the catalog ---------------------------------------------------------------------
+
+def speed(bytes_per_s: float | None) -> str:
+    """``3.2 MB/s``; ``—`` when unknown."""
+    if not bytes_per_s or bytes_per_s < 0:
+        return "—"
+    return f"{size(int(bytes_per_s))}/s"
+
+
+def transfer(done: float, total: float, bytes_per_s: float | None = None, eta_s: float | None = None) -> str:
+    """``12.3 MB of 45.6 MB, 3.2 MB/s, 0:10 left`` (the total, speed and ETA only when known)."""
+    text = f"{size(int(done))} of {size(int(total))}" if total else size(int(done))
+    if bytes_per_s:
+        text += f", {speed(bytes_per_s)}"
+    if eta_s is not None and total and done < total:
+        text += f", {clock(eta_s)} left"
+    return text
+
+
+def catalog_record(entry: CatalogEntry, installed_as: str | None) -> dict[str, Any]:
+    """A catalog entry as plain data (``studio models available --json``, the Get models dialog)."""
+    return {
+        "id": entry.id, "name": entry.name, "kind": entry.kind, "arch": entry.arch,
+        "domains": list(entry.domains), "title": entry.title, "description": entry.description,
+        "path": entry.path, "pair": entry.pair, "size_bytes": entry.size_bytes, "source": entry.source,
+        "installed": installed_as,
+    }
+
+
+def catalog_rows(catalog: list[CatalogEntry], installed: Mapping[str, str]) -> list[tuple[str, ...]]:
+    """Aligned-column rows of the catalog: id, kind, installed as, approximate size, description."""
+    rows: list[tuple[str, ...]] = [("ID", "KIND", "INSTALLED", "SIZE", "DESCRIPTION")]
+    for entry in catalog:
+        rows.append((entry.id, kind_label(entry.kind), installed.get(entry.id, "-"),
+                     f"~{megabytes(entry.size_bytes)}" if entry.size_bytes else "?", entry.description))
+    return rows

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from studio import __version__
 from studio.core import paths
 from studio.core.images import IMAGE_EXTENSIONS
+from studio.core.store.catalog import DEFAULT_MIRROR, MIRROR_ENV
 
 from . import resources
 from . import settings as settings_mod
@@ -136,7 +137,7 @@ def show_list(parent: QWidget | None, title: str, heading: str, lines: list[str]
 
 
 class SettingsDialog(QDialog):
-    """Device, default tile size, theme and where Studio keeps its data."""
+    """Device, default tile size, theme, where Studio keeps its data and where Get models downloads from."""
 
     def __init__(self, settings: Settings, devices_available: list[str], parent: QWidget | None = None):
         super().__init__(parent)
@@ -175,6 +176,12 @@ class SettingsDialog(QDialog):
         else:
             home_note.setText("Models, training runs, settings and logs live here. A new folder is used "
                               "from the next start.")
+        self.mirror = QLineEdit(settings.model_mirror)
+        self.mirror.setPlaceholderText(DEFAULT_MIRROR)
+        self.mirror.setClearButtonEnabled(True)
+        mirror_note = QLabel(f"Where Get models downloads from: a mirror laid out like the reference's host. "
+                             f"Empty: ${MIRROR_ENV} if it is set, else the reference's host.", objectName="Hint")
+        mirror_note.setWordWrap(True)
         tile_note = QLabel("Large photos are translated in tiles that fit in memory; the seams are blended "
                            "and every tile uses the whole image's statistics.", objectName="Hint")
         tile_note.setWordWrap(True)
@@ -186,6 +193,8 @@ class SettingsDialog(QDialog):
         form.addRow("Theme", self.theme)
         form.addRow("Studio home", home_row)
         form.addRow("", home_note)
+        form.addRow("Model mirror", self.mirror)
+        form.addRow("", mirror_note)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -208,6 +217,7 @@ class SettingsDialog(QDialog):
             "theme": self.theme.currentData() != s.theme,
             "home": self.home.isEnabled() and self.home.text().strip() != str(paths.studio_home()),
         }
+        s.model_mirror = self.mirror.text()  # read at each download: nothing to apply now
         s.device = self.device.currentData()
         s.tile = self.tile.currentData()
         s.theme = self.theme.currentData()

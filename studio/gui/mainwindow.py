@@ -170,6 +170,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         import_action = self._action("&Import model…", "Ctrl+I", "import", self._import_model)
         file_menu.addAction(import_action)
+        self.get_models_action = self._action("&Get models…", "Ctrl+Shift+G", "import", self._get_models)
+        file_menu.addAction(self.get_models_action)
         file_menu.addSeparator()
         file_menu.addAction(self._action("Se&ttings…", QKeySequence.StandardKey.Preferences, "settings",
                                          self.open_settings))
@@ -260,6 +262,14 @@ class MainWindow(QMainWindow):
 
     def _import_model(self) -> None:
         self.show_panel("models").run_command("import")
+
+    def _get_models(self) -> None:
+        """The Get models dialog of the current panel when it has one (a translation panel shows its own
+        kind and selects what it installs), else the Models panel's."""
+        panel = self.current_panel()
+        if panel is None or "get_models" not in panel.commands():
+            panel = self.show_panel("models")
+        panel.run_command("get_models")
 
     # -- notifications and errors --------------------------------------------------------------
     def _notify(self, message: str, level: str, action: object) -> None:

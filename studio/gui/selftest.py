@@ -9,11 +9,13 @@ worked.
 
 from __future__ import annotations
 
+import http.server
 import logging
 import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -106,6 +108,39 @@ def make_untrained_models(store: Any) -> list[str]:
                         description="Untrained model made by the self-test.", provenance={"source": "self-test"})
         made.append(store.save("self-test cyclegan", card, {"G_A": g_a.state_dict(), "G_B": g_b.state_dict()}).name)
     return made
+
+
+def write_reference_checkpoint(path: Path) -> Path:
+    """A tiny untrained CycleGAN generator saved as the reference saves one (its key layout)."""
+    from studio.core import nets
+
+    torch.manual_seed(0)
+    g = nets.build("resnet_generator", {"input_nc": 3, "output_nc": 3, "ngf": 16, "n_blocks": 3, "norm": "instance"})
+    nets.init_weights(g, "normal", gain=0.02)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(g.state_dict(), path)
+    return path
+
+
+class _SlowFiles(http.server.SimpleHTTPRequestHandler):
+    """Files in 8 kB chunks a few ms apart, so that an install in progress can be photographed."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def copyfile(self, source: Any, outputfile: Any) -> None:
+        while chunk := source.read(8192):
+            outputfile.write(chunk)
+            time.sleep(0.03)
+
+
+def serve_folder(root: Path) -> http.server.ThreadingHTTPServer:
+    """A mirror on 127.0.0.1 serving ``root``: the self-test never reaches the network."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), lambda *args: _SlowFiles(*args, directory=str(root)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True, name="self-test mirror").start()
+    return server
 
 
 def make_training_folders(root: Path, photos: list[Path], per_photo: int = 3, size: int = 48) -> tuple[Path, Path]:
@@ -299,6 +334,37 @@ class SelfTest:
         return (f"{len(panel.anchors)} anchors on {model_name!r}, {len(frames)} live frames at "
                 f"{panel.ms_per_frame:.1f} ms/frame, an 8-frame strip")
 
+    def get_models(self) -> str:
+        """Install horse2zebra from a loopback mirror: one shot while it downloads, one when done."""
+        root = self.scratch / "mirror"
+        _in_worker(lambda control: write_reference_checkpoint(root / "cyclegan" / "pretrained_models"
+                                                              / "horse2zebra.pth"), "writing a reference checkpoint")
+        server = serve_folder(root)
+        settings = self.window.ctx.settings
+        settings.model_mirror = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            panel = self.window.show_panel("models")
+            dialog = panel.open_get_models()
+            if not wait_until(lambda: dialog.banner.reason is not None, 30) or dialog.banner.offline:
+                raise RuntimeError(f"the loopback mirror did not answer: {dialog.banner.reason}")
+            dialog.tree.select_entry("horse2zebra")
+            progress, installed = _Catcher(dialog.slot.progress), _Catcher(dialog.installed)
+            dialog.install("horse2zebra", with_pair=False)
+            if not wait_until(lambda: bool(progress.values) and 0 < progress.values[-1][0].fraction < 0.7, 60):
+                raise TimeoutError("no download progress came")
+            self.shot("8-get-models-installing", dialog)
+            name = installed.wait(120)[0]
+            wait_until(lambda: not dialog.busy, 30)
+            if panel.selected() is None or panel.selected().name != name:
+                raise AssertionError(f"the Models panel did not select {name!r}")
+            self.shot("9-get-models-installed", dialog)
+            dialog.close()
+        finally:
+            settings.model_mirror = ""
+            server.shutdown()
+            server.server_close()
+        return f"installed {name!r} from a loopback mirror ({len(progress.values)} progress reports)"
+
     def dialogs(self) -> str:
         from .dialogs import SettingsDialog
 
@@ -353,6 +419,7 @@ def run_self_test(out_dir: Path) -> int:
         else:
             test.step("model manager", lambda: test.shot("5-models", window.show_panel("models")) and "shown")
         test.step("dialogs", test.dialogs)
+        test.step("get models", test.get_models)
         failed = [name for name, ok, _ in test.results if not ok]
         _report(f"self-test: {len(test.results) - len(failed)} of {len(test.results)} steps passed; "
                 f"screenshots in {out_dir}")

@@ -24,7 +24,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 THEMES = ("light", "dark")
 # Default tile size for translation: 0 automatic (by memory), -1 whole image (never tile), N pixels.
 TILE_CHOICES = (0, -1, 256, 384, 512, 768, 1024)
-DEFAULTS: dict[str, Any] = {"device": "auto", "tile": 0, "theme": "light"}
+DEFAULTS: dict[str, Any] = {"device": "auto", "tile": 0, "theme": "light", "model_mirror": ""}
 
 
 def _as_int(value: Any, default: int) -> int:
@@ -122,6 +122,20 @@ class Settings:
     @theme.setter
     def theme(self, value: str) -> None:
         self._store.setValue("theme", value if value in THEMES else "light")
+
+    @property
+    def model_mirror(self) -> str:
+        """The base URL Get models downloads from; empty for the default (the reference's host,
+        or ``STUDIO_MODEL_MIRROR``)."""
+        return str(self._get("model_mirror") or "").strip()
+
+    @model_mirror.setter
+    def model_mirror(self, value: str) -> None:
+        self._store.setValue("model_mirror", (value or "").strip())
+
+    def engine_mirror(self) -> str | None:
+        """What to pass to the engine as the mirror override: None for the default."""
+        return self.model_mirror or None
 
     def geometry(self, key: str) -> QByteArray | None:
         value = self._store.value(f"window/{key}")

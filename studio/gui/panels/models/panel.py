@@ -22,12 +22,14 @@ from studio.gui.widgets.common import PanelHeader, dropped_paths, push_button
 from studio.gui.worker import TaskSlot
 
 from .details import ModelDetails
+from .get_models import GetModelsDialog, present
 from .onnx import OnnxExport
 from .table import ModelTable
 
 log = logging.getLogger(__name__)
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+IMPORT_COMMAND = ("command", "import")  # ctx.navigate("models", IMPORT_COMMAND): show the panel and ask for files
 
 
 class ModelsPanel(Panel):
@@ -45,6 +47,7 @@ class ModelsPanel(Panel):
         self._ops = TaskSlot(self)
         self._pending_select: str | None = None
         self._finished_op: tuple[str, Any] | None = None
+        self.get_models_dialog: GetModelsDialog | None = None  # made when first asked for, then kept
         self._build()
         self._connect()
         self._show_details()
@@ -61,6 +64,8 @@ class ModelsPanel(Panel):
         self.import_button = push_button("Import…", "import", primary=True)
         self.import_button.setToolTip("Import a Studio .safetensors export or a reference .pth generator (Ctrl+O); "
                                       "or drop model files here")
+        self.get_models_button = push_button("Get models…", "import")
+        self.get_models_button.setToolTip("Install the models the reference pytorch-CycleGAN-and-pix2pix publishes")
         self.export_button = push_button("Export…", "export")
         self.export_button.setToolTip("Export as one .safetensors file with the card inside")
         self.onnx_button = push_button("Export ONNX…", "export")
@@ -72,7 +77,7 @@ class ModelsPanel(Panel):
         self.reveal_button = push_button("Show in folder", "reveal")
         toolbar = QHBoxLayout()
         toolbar.setSpacing(6)
-        for button in (self.import_button, self.export_button, self.onnx_button, self.rename_button,
+        for button in (self.import_button, self.get_models_button, self.export_button, self.onnx_button, self.rename_button,
                        self.duplicate_button, self.delete_button, self.reveal_button):
             toolbar.addWidget(button)
         toolbar.addStretch(1)
@@ -94,6 +99,7 @@ class ModelsPanel(Panel):
 
     def _connect(self) -> None:
         self.import_button.clicked.connect(self._ask_import)
+        self.get_models_button.clicked.connect(self.open_get_models)
         self.export_button.clicked.connect(self._ask_export)
         self.onnx_button.clicked.connect(self._ask_onnx)
         self.onnx.exported.connect(lambda done: self.operation_done.emit("onnx", done))
@@ -127,7 +133,9 @@ class ModelsPanel(Panel):
 
     def activate(self, argument: object = None) -> None:
         self.ctx.store.refresh()
-        if isinstance(argument, str):
+        if argument == IMPORT_COMMAND:
+            self._ask_import()
+        elif isinstance(argument, str):
             self.select(argument)
         elif self.selected() is None:
             self.models.select_first()
@@ -156,9 +164,26 @@ class ModelsPanel(Panel):
 
     # -- operations ----------------------------------------------------------------------------
     def commands(self) -> dict[str, Any]:
-        return {"open": self._ask_import, "import": self._ask_import}
+        return {"open": self._ask_import, "import": self._ask_import, "get_models": self.open_get_models}
+
+    def open_get_models(self) -> GetModelsDialog:
+        """Show the Get models dialog (one per panel, kept: installs carry on while it is closed);
+        a finished install is selected here."""
+        if self.get_models_dialog is None:
+            dialog = GetModelsDialog(self.ctx, None, self)
+            dialog.installed.connect(self._installed)
+            dialog.import_requested.connect(self._ask_import)
+            self.get_models_dialog = dialog
+        return present(self.get_models_dialog)
+
+    def _installed(self, name: str) -> None:
+        self.ctx.store.refresh()
+        if self.select(name):
+            self._show_details()
 
     def command_enabled(self, name: str) -> bool:
+        if name == "get_models":  # installs run in the dialog's own worker
+            return True
         return name in self.commands() and not self._ops.busy
 
     def _run(self, what: str, job: Callable[[], Any], select: str | None = None) -> None:

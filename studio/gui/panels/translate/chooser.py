@@ -1,15 +1,18 @@
-"""The translation panels' model box: which model, which direction (CycleGAN), and Translate."""
+"""The translation panels' model box: which model, which direction (CycleGAN), Translate, and
+Get models (the catalog of published models of this kind; a finished install is chosen here)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QGroupBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from studio.core.report import KIND_LABELS
 from studio.core.store import ModelInfo
 from studio.gui import resources
 from studio.gui.context import AppContext
-from studio.gui.widgets.common import hint, model_combo, push_button
+from studio.gui.panels.models.get_models import GetModelsDialog, present
+from studio.gui.panels.models.panel import IMPORT_COMMAND
+from studio.gui.widgets.common import hint, model_combo, push_button, tool_button
 
 
 class ModelChooser(QGroupBox):
@@ -27,9 +30,17 @@ class ModelChooser(QGroupBox):
         super().__init__("Model", parent)
         self.ctx, self.kind, self.key, self.icon_name = ctx, kind, key, icon_name
         self._shown_model: str | None = None
+        self.get_models_dialog: GetModelsDialog | None = None  # made when first asked for, then kept
         layout = QVBoxLayout(self)
         self.model_combo = model_combo()
-        layout.addWidget(self.model_combo)
+        self.get_models_button = tool_button("import", f"Get published {KIND_LABELS[kind]} models: download and "
+                                             "install them, then choose one here", "Get models…")
+        self.get_models_button.clicked.connect(self.open_get_models)
+        model_row = QHBoxLayout()
+        model_row.setSpacing(4)
+        model_row.addWidget(self.model_combo, 1)
+        model_row.addWidget(self.get_models_button)
+        layout.addLayout(model_row)
         self.direction_combo = QComboBox()
         self.direction_combo.setVisible(kind == "cyclegan")
         layout.addWidget(self.direction_combo)
@@ -62,6 +73,20 @@ class ModelChooser(QGroupBox):
         self.model_combo.setCurrentIndex(index)
         if direction is not None:
             self.direction_combo.setCurrentIndex(max(0, self.direction_combo.findData(direction)))
+
+    def open_get_models(self) -> GetModelsDialog:
+        """Show the Get models dialog for this kind (kept: installs carry on while it is closed)."""
+        if self.get_models_dialog is None:
+            dialog = GetModelsDialog(self.ctx, self.kind, self)
+            dialog.installed.connect(self._installed)
+            dialog.import_requested.connect(lambda: self.ctx.navigate("models", IMPORT_COMMAND))
+            self.get_models_dialog = dialog
+        return present(self.get_models_dialog)
+
+    def _installed(self, name: str) -> None:
+        self.ctx.store.refresh()
+        if self.model_combo.findData(name) >= 0:
+            self.select_model(name)
 
     def fill(self) -> None:
         """List the store's models of this kind, keeping the choice (or the remembered one)."""

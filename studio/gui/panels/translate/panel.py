@@ -24,6 +24,7 @@ from studio.core.store import ModelInfo
 from studio.gui import resources
 from studio.gui.context import AppContext
 from studio.gui.panels.base import Panel
+from studio.gui.panels.models.get_models import GetModelsDialog
 from studio.gui.widgets.common import dropped_paths, lay_out_panel, side_column
 
 from .chooser import ModelChooser
@@ -87,7 +88,8 @@ class TranslatePanel(Panel):
     # -- commands ------------------------------------------------------------------------------
     def commands(self) -> dict[str, Any]:
         return {"open": self.source.ask_open, "save": self.output.ask_save, "copy": self.copy_result,
-                "translate": self.translate, "translate_folder": self.folder.ask}
+                "translate": self.translate, "translate_folder": self.folder.ask,
+                "get_models": self.open_get_models}
 
     def command_enabled(self, name: str) -> bool:
         if name in ("save", "copy"):
@@ -114,6 +116,10 @@ class TranslatePanel(Panel):
 
     def select_model(self, name: str, direction: str | None = None) -> None:
         self.chooser.select_model(name, direction)
+
+    def open_get_models(self) -> GetModelsDialog:
+        """The Get models dialog for this panel's kind; a finished install becomes the chosen model."""
+        return self.chooser.open_get_models()
 
     def set_tile(self, value: int) -> None:
         """Use ``value`` (a tile setting, see :mod:`studio.gui.settings`) from the next translation."""

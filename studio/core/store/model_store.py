@@ -221,14 +221,22 @@ class ModelStore:
         name: str | None = None,
         pair: str | Path | None = None,
         kind: str | None = None,
+        domains: Mapping[str, str] | None = None,
+        provenance: Mapping[str, Any] | None = None,
     ) -> ModelInfo:
         """Import a Studio ``.safetensors`` export or a reference ``.pth``/``.pt`` generator.
 
         For a reference CycleGAN ``*_net_G_A.pth`` the matching ``*_net_G_B.pth`` next to it is
-        taken as the B→A direction (or give it as ``pair``). Nothing is added on any error.
+        taken as the B→A direction (or give it as ``pair``). ``domains`` replaces the guessed
+        domains and ``provenance`` is merged into the card's (a catalog install records its source
+        there). Nothing is added on any error.
         """
         path = Path(path)
         name, card, state_dicts = import_plan(path, name, pair, kind)
+        if domains is not None:
+            card = {**card, "domains": dict(domains)}
+        if provenance is not None:
+            card = {**card, "provenance": {**card.get("provenance", {}), **provenance}}
         # Build and load before writing anything: a mismatch must leave the store untouched.
         built = build_networks(card)
         for role, sd in state_dicts.items():
@@ -242,3 +250,33 @@ class ModelStore:
         if missing:
             raise ModelError(f"{path}: no weights for {', '.join(missing)}")
         return self.save(name, card, {role: net.state_dict() for role, net in built.items()})
+
+    def add_direction(self, name: str, path: str | Path, *, provenance: Mapping[str, Any] | None = None) -> ModelInfo:
+        """Add a reference generator file as the B→A direction of a one-direction CycleGAN model.
+
+        The file is read as safely as by :meth:`import_file` and checked against its detected
+        architecture before anything is written; the model is then rewritten atomically (the old
+        folder stays as it was on any error). ``provenance`` is merged into the card's."""
+        info = self._writable(name)
+        if info.kind != "cyclegan" or "G_B" in info.card["networks"]:
+            raise StoreError(f"model {name!r} is not a one-direction CycleGAN model; cannot add a B→A direction to it")
+        path = Path(path)
+        _, plan, planned = import_plan(path, None, None, "cyclegan")
+        spec = plan["networks"]["G_A"]
+        network = build_networks({"networks": {"G_B": spec}})["G_B"]
+        try:
+            nets.load_into(network, planned["G_A"])
+        except ArchitectureMismatchError as exc:
+            raise ArchitectureMismatchError(f"{path}: {exc}") from exc
+        flat = load_file(str(info.weights_path), device="cpu")
+        state_dicts = split_state(flat, list(info.card["networks"]))
+        state_dicts["G_B"] = network.state_dict()
+        old = info.card.get("provenance", {})
+        reference_arch = {**old.get("reference_arch", {}),
+                          "G_B": plan["provenance"].get("reference_arch", {}).get("G_A", spec["arch"])}
+        card = {**info.card, "networks": {**info.card["networks"], "G_B": spec},
+                "provenance": {**old, "reference_arch": reference_arch,
+                               "files": [*old.get("files", []), *plan["provenance"].get("files", [])],
+                               **(provenance or {})}}
+        files = {str(p.relative_to(info.path.resolve())): p for p in info.examples()}
+        return self.save(name, card, state_dicts, overwrite=True, files=files)
