@@ -108,7 +108,7 @@ def cmd_models_install(args: argparse.Namespace) -> int:
     from studio.core.store import install_job
 
     job = iter(install_job(args.names, store=open_store(), mirror=args.mirror, local_name=args.local_name))
-    done = _render_cancellable(job, args.quiet)
+    done = _render_cancellable(job, args.quiet, failed="could not install")
     if done is None:
         return 130
     for name in done["installed"]:
@@ -141,11 +141,11 @@ def cmd_models_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _render_cancellable(job: Iterator[Any], quiet: bool) -> Any:
+def _render_cancellable(job: Iterator[Any], quiet: bool, failed: str = "skipped") -> Any:
     """Render ``job``; on Ctrl+C close it at once (its clean-up removes a partial download), say so
     and return None."""
     try:
-        return render(job, quiet=quiet)
+        return render(job, quiet=quiet, failed=failed)
     except KeyboardInterrupt:
         close = getattr(job, "close", None)
         if close is not None:

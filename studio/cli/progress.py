@@ -73,8 +73,9 @@ class ProgressBar:
 
 
 
-def render(events: Iterable[Event], quiet: bool = False) -> Any:
+def render(events: Iterable[Event], quiet: bool = False, failed: str = "skipped") -> Any:
     """Drive a job to its end, drawing progress; return the value of its :class:`Finished` event.
+    A failed item is printed as ``{failed} {item}: {reason}`` as it comes.
 
     Every kind of event has its place here; anything else is a bug in the job and raises."""
     bar = None if quiet else ProgressBar()
@@ -90,7 +91,7 @@ def render(events: Iterable[Event], quiet: bool = False) -> Any:
             if event.skipped:
                 if bar is not None:
                     bar.clear()
-                print(f"skipped {event.path}: {event.error}", file=sys.stderr)
+                print(f"{failed} {event.path}: {event.error}", file=sys.stderr)
         elif isinstance(event, Log):
             log.log(logging.getLevelName(event.level.upper()), event.message)
         elif isinstance(event, Checkpoint):
