@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import photo, psnr
-from helpers import record_tile_stores, save_pix2pix
+from helpers import make_generator, record_tile_stores, save_pix2pix
 
 from studio.core import nets
-from studio.core.store import ModelStore
+from studio.core.store import ModelStore, new_card
 from studio.core.translate import Translator, tiling
 from studio.core.translate.image_norms import inference_copy
 from studio.core.translate.layers import Fork, Join, flatten, profile, run_layers
@@ -19,6 +19,10 @@ GENERATORS = [
     ("mobile_resnet_generator", {"n_blocks": 3, "ngf": 8}, 64),
     ("unet_generator", {"num_downs": 7, "ngf": 8, "norm": "batch"}, 128),
     ("unet_generator", {"num_downs": 8, "ngf": 4, "norm": "instance"}, 256),
+    # Resize-convolution upsampling (the fast presets' since issue 16).
+    ("mobile_resnet_generator", {"n_blocks": 3, "ngf": 8, "upsample": "resize"}, 64),
+    ("resnet_generator", {"n_blocks": 2, "ngf": 8, "padding_type": "zero", "upsample": "resize"}, 64),
+    ("unet_generator", {"num_downs": 7, "ngf": 8, "norm": "batch", "upsample": "resize"}, 128),
 ]
 
 
@@ -100,3 +104,64 @@ def test_profile_counts_the_reference_generators_work():
     counted = sum(prof.layer_macs) - len(prof.layer_macs)  # each layer has a floor of one
     assert counted == pytest.approx(expected, rel=1e-6)
     assert prof.layer_scale[-1] == (3, 1)
+
+
+@pytest.mark.parametrize(("name", "params", "side"), GENERATORS)
+def test_receptive_radius_bounds_how_far_one_pixel_reaches(name, params, side):
+    """Change one input pixel: no output pixel further than the profile's radius may change.
+
+    Batch norm with its running statistics is local, so the generators are measured with it (the
+    whole-image norms of inference are a separate pass of tiling)."""
+    torch.manual_seed(0)
+    net = nets.build(name, {**params, "norm": "batch"}).eval()
+    radius = profile(net, flatten(net)).receptive_radius
+    size = max(side, 2 * radius + 2 * net.size_multiple)
+    size += -size % net.size_multiple
+    x = torch.rand(1, 3, size, size) * 2 - 1
+    centre = size // 2
+    y = x.clone()
+    y[..., centre, centre] += 1.0
+    with torch.no_grad():
+        changed = (net(x) - net(y)).abs().amax(dim=(0, 1)) > 0
+    rows, cols = torch.nonzero(changed, as_tuple=True)
+    assert len(rows), "the pixel should change something"
+    reach = int(max((rows - centre).abs().max(), (cols - centre).abs().max()))
+    assert reach <= radius, (reach, radius)
+
+
+@pytest.mark.parametrize("arch", ["mobile_resnet_generator", "unet_generator"])
+def test_tiled_resize_generators_match_the_whole_image(arch):
+    params = ({"n_blocks": 3, "ngf": 8, "norm": "instance", "upsample": "resize"} if arch != "unet_generator"
+              else {"num_downs": 5, "ngf": 8, "norm": "batch", "use_dropout": True, "upsample": "resize"})
+    g = make_generator(arch, params, 0)
+    kind, role = ("pix2pix", "G") if arch == "unet_generator" else ("cyclegan", "G_A")
+    roles = [role] if kind == "pix2pix" else ["G_A", "G_B"]
+    card = new_card(kind, {r: (arch, g.config) for r in roles}, image_size=64, provenance={"source": "test"})
+    ModelStore().save("resize", card, {r: g.state_dict() for r in roles})
+    translator = Translator(ModelStore().load("resize"), device="cpu")
+    img = photo("astronaut", (320, 224))
+    whole = translator.translate_array(img, tile=0)
+    tiled = translator.translate_array(img, tile=64)
+    assert psnr(whole, tiled) >= 40.0
+
+
+@pytest.mark.parametrize(("name", "params", "side"), GENERATORS)
+def test_profile_macs_equal_a_count_of_every_convolution(name, params, side):
+    """The profile's multiply-accumulates per pixel, against hooks on a real forward pass."""
+    net = nets.build(name, params).eval()
+    prof = profile(net, flatten(net))
+    counted = [0]
+
+    def count(module, inputs, output):
+        if isinstance(module, torch.nn.Conv2d):
+            per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            counted[0] += output[0].numel() * per_output
+        elif isinstance(module, torch.nn.ConvTranspose2d):
+            counted[0] += inputs[0][0].numel() * module.out_channels * module.kernel_size[0] * module.kernel_size[1]
+
+    hooks = [m.register_forward_hook(count) for m in net.modules() if not list(m.children())]
+    with torch.no_grad():
+        net(torch.rand(1, 3, side, side))
+    for h in hooks:
+        h.remove()
+    assert sum(prof.layer_macs) - len(prof.layer_macs) == pytest.approx(counted[0] / side**2, rel=1e-6)

@@ -326,3 +326,24 @@ def test_preview_grid_is_the_image_the_old_hand_made_grid_was():
         assert np.array_equal(preview_grid(columns), hand_made(columns))
     ramp = [torch.linspace(-1.2, 1.2, 3 * 4 * 999).view(4, 3, 1, 999)]  # every rounding boundary
     assert np.array_equal(preview_grid(ramp), hand_made(ramp))
+
+
+def test_cli_augment_flags_reach_the_config(tmp_path):
+    from studio.cli.main import build_parser
+    from studio.cli.train import train_options
+    from studio.core.errors import StudioError
+    from studio.core.train.presets import run_config
+
+    a, b = unpaired_folders(tmp_path, junk=False)
+
+    def options(*flags):
+        return train_options(build_parser().parse_args(["train", "cyclegan", "--a", str(a), "--b", str(b), *flags]))
+
+    assert options()["augment"] is None  # not given: the engine's default
+    assert options("--no-augment")["augment"] == ""
+    assert run_config("cyclegan", "x", "fast", options("--augment", "colour, cutout")).augment == "color,cutout"
+    assert run_config("cyclegan", "x", "fast", options("--no-augment")).augment == ""
+    with pytest.raises(StudioError, match="unknown augmentation 'zoom'"):
+        run_config("cyclegan", "x", "fast", options("--augment", "zoom"))
+    with pytest.raises(SystemExit):
+        options("--augment", "color", "--no-augment")

@@ -43,6 +43,11 @@ def register(sub: Any) -> None:
     p.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
     p.add_argument("--beta", type=float, help="VAE: weight of the KL term (1: the plain ELBO; >1: a smoother latent space)")
     p.add_argument("--pool-size", type=int, help="fake-image history per discriminator (CycleGAN 50)")
+    aug = p.add_mutually_exclusive_group()
+    aug.add_argument("--augment", metavar="POLICY",
+                     help="GANs: DiffAugment of what the discriminators see, a comma list of color, translation, "
+                          "cutout (color,translation,cutout: all three; helps folders of tens to hundreds of images)")
+    aug.add_argument("--no-augment", action="store_true", help="GANs: no augmentation for the discriminators")
     p.add_argument("--seed", type=int)
     p.add_argument("--checkpoint-every", type=int, metavar="STEPS")
     p.add_argument("--preview-every", type=int, metavar="STEPS")
@@ -91,7 +96,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
         "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size, "beta": args.beta,
         "seed": args.seed, "workers": args.workers, "epochs": args.epochs, "n_epochs": args.n_epochs,
-        "n_epochs_decay": args.n_epochs_decay,
+        "n_epochs_decay": args.n_epochs_decay, "augment": "" if args.no_augment else args.augment,
     }
     if args.lambda_cycle is not None:
         options["lambda_a"] = options["lambda_b"] = args.lambda_cycle

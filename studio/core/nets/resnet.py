@@ -5,6 +5,10 @@ mobile variant only swaps in :class:`MobileResnetBlock` and a narrower default w
 
 Layer order and indices follow the reference pix2pix/CycleGAN code exactly, so its state
 dicts (``model.1.weight``, ``model.10.conv_block.1.weight``, ...) load unchanged.
+
+``upsample="resize"`` (see :mod:`.upsample`) replaces each stride-2 transposed convolution by one
+Sequential at the same index (nearest ×2, then the block class's own stride-1 conv), so the other
+layers keep their keys. The default, ``"transposed"``, is the reference's layers, bit for bit.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from torch import Tensor, nn
 
 from .norm_layers import NORMS, conv_bias, init_weights, norm_layer
 from .registry import Network, check_bool, check_choice, check_int, register
+from .upsample import resize_conv, resize_separable_conv, upsample_config
 
 PADDINGS = ("reflect", "replicate", "zero")
 N_DOWNSAMPLING = 2  # fixed in the reference; makes the size multiple 2**2
@@ -44,6 +49,12 @@ class ResnetBlock(nn.Module):
         pad, p = _padding(padding_type)
         return [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=conv_bias(norm))]
 
+    @staticmethod
+    def resize_conv(in_nc: int, out_nc: int, padding_type: str, norm: str) -> nn.Module:
+        """The generator's ×2 resize-convolution, made of this block's kind of conv."""
+        pad, p = _padding(padding_type)
+        return resize_conv(in_nc, out_nc, conv_bias(norm), pad, p)
+
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv_block(x)
 
@@ -64,13 +75,18 @@ class MobileResnetBlock(ResnetBlock):
         # One Sequential keeps the block's layer indices (and so its state-dict keys) those of ResnetBlock.
         return [*pad, nn.Sequential(depthwise, norm_layer(norm, dim), pointwise)]
 
+    @staticmethod
+    def resize_conv(in_nc: int, out_nc: int, padding_type: str, norm: str) -> nn.Module:
+        pad, p = _padding(padding_type)
+        return resize_separable_conv(in_nc, out_nc, conv_bias(norm), pad, p, norm_layer(norm, in_nc))
+
 
 @register("resnet_generator")
 class ResnetGenerator(Network):
     """The reference ResNet generator (resnet_9blocks / resnet_6blocks). Output in [-1, 1].
 
     7x7 stem, two stride-2 downsamplings, ``n_blocks`` residual blocks of class ``block``, two
-    upsamplings, 7x7 head.
+    upsamplings (``upsample``: the reference's transposed convs, or resize-convolution), 7x7 head.
     """
 
     block: type[ResnetBlock] = ResnetBlock
@@ -85,6 +101,7 @@ class ResnetGenerator(Network):
         use_dropout: bool = False,
         n_blocks: int = 9,
         padding_type: str = "reflect",
+        upsample: str = "transposed",
     ):
         super().__init__()
         self.config = {
@@ -95,6 +112,7 @@ class ResnetGenerator(Network):
             "use_dropout": check_bool("use_dropout", use_dropout),
             "n_blocks": check_int("n_blocks", n_blocks, 0),
             "padding_type": check_choice("padding_type", padding_type, PADDINGS),
+            **upsample_config(upsample),  # absent when "transposed": old cards stay equal to configs
         }
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
@@ -114,8 +132,13 @@ class ResnetGenerator(Network):
         layers += [self.block(dim, padding_type, norm, use_dropout) for _ in range(n_blocks)]
         for i in range(N_DOWNSAMPLING, 0, -1):
             c = ngf * 2**i
+            up = (
+                self.block.resize_conv(c, c // 2, padding_type, norm)
+                if upsample == "resize"
+                else nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)
+            )
             layers += [
-                nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                up,
                 norm_layer(norm, c // 2),
                 nn.ReLU(True),
             ]
@@ -148,5 +171,6 @@ class MobileResnetGenerator(ResnetGenerator):
         use_dropout: bool = False,
         n_blocks: int = 9,
         padding_type: str = "reflect",
+        upsample: str = "transposed",
     ):
-        super().__init__(input_nc, output_nc, ngf, norm, use_dropout, n_blocks, padding_type)
+        super().__init__(input_nc, output_nc, ngf, norm, use_dropout, n_blocks, padding_type, upsample)

@@ -15,6 +15,8 @@ from typing import Any
 
 from studio.core.errors import StudioError
 
+from .augment import normalise_policy
+
 PRESETS = ("reference", "fast")
 
 
@@ -43,6 +45,7 @@ class TrainConfig:
     lambda_gp: float = 10.0  # wgangp
     beta: float = 1.0  # VAE: weight of the KL term (β-VAE); 1 trains on the ELBO itself
     pool_size: int = 50
+    augment: str = ""  # DiffAugment policy for the discriminators: "" none, else "color,translation,cutout"
     # optimisation and schedule
     lr: float = 2e-4
     beta1: float = 0.5
@@ -76,6 +79,7 @@ class TrainConfig:
             raise StudioError(f"--beta must be ≥ 0, got {self.beta}")
         if self.max_steps is not None and self.max_steps < 1:
             raise StudioError("--max-steps must be at least 1")
+        self.augment = normalise_policy(self.augment)
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -26,6 +26,7 @@ class CycleGANTrainer(Trainer):
     title = "CycleGAN — two collections, unpaired"
     preview_layout = "each row: A → B → A, then B → A → B"
     discriminator_roles = ("D_A", "D_B")
+    card_config_keys = ("augment",)
 
     def __init__(self, config: TrainConfig, device: torch.device):
         super().__init__(config, device)
@@ -54,8 +55,8 @@ class CycleGANTrainer(Trainer):
             rec_a = g_b(fake_b)
             fake_a = g_b(real_b)
             rec_b = g_a(fake_a)
-            loss_g_a = self.gan_loss(d_a(fake_b), True)
-            loss_g_b = self.gan_loss(d_b(fake_a), True)
+            loss_g_a = self.gan_loss(d_a(self.judged(fake_b)), True)
+            loss_g_b = self.gan_loss(d_b(self.judged(fake_a)), True)
             loss_cycle_a = nn.functional.l1_loss(rec_a.float(), real_a.float()) * c.lambda_a
             loss_cycle_b = nn.functional.l1_loss(rec_b.float(), real_b.float()) * c.lambda_b
             if c.lambda_identity > 0:
@@ -66,7 +67,8 @@ class CycleGANTrainer(Trainer):
             loss_g = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b + loss_idt_a + loss_idt_b
         loss_g.backward()
         self.opt_g.step()
-        # Discriminators, on real images and on fakes drawn from the history pools.
+        # Discriminators, on real images and on fakes drawn from the history pools (augmented
+        # after the pool, so a stored fake is seen under a fresh draw each time).
         set_requires_grad([d_a, d_b], True)
         assert self.opt_d is not None
         self.opt_d.zero_grad(set_to_none=True)

@@ -29,5 +29,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     """The config's own checks, then its kind's (the data it needs)."""
     trainer = trainer_class(config.kind)
     config.validate()
+    if config.augment and not trainer.discriminator_roles:
+        raise StudioError(f"--augment is for the GAN kinds: a {config.kind} model has no discriminator to augment for")
     trainer.check_data(config)
     return config

@@ -26,6 +26,7 @@ class Pix2PixTrainer(Trainer):
     folder_titles = ("Inputs (A)", "Targets (B), same file names as A")
     generator_roles = ("G",)
     discriminator_roles = ("D",)
+    card_config_keys = ("augment",)
 
     @classmethod
     def check_data(cls, config: TrainConfig) -> None:
@@ -57,7 +58,7 @@ class Pix2PixTrainer(Trainer):
         set_requires_grad([d], False)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_gan = self.gan_loss(d(torch.cat([real_a, fake_b], 1)), True)
+            loss_gan = self.gan_loss(d(self.judged(torch.cat([real_a, fake_b], 1))), True)
             loss_l1 = nn.functional.l1_loss(fake_b.float(), real_b.float()) * c.lambda_l1
             loss_g = loss_gan + loss_l1
         loss_g.backward()

@@ -3,7 +3,10 @@
 The ``reference`` preset reproduces the defaults of the reference pytorch-CycleGAN-and-pix2pix
 (train.py with --model cycle_gan / pix2pix). The ``fast`` preset is for people without a GPU: a
 depthwise-separable generator with a quarter of the channels (as GAN Compression's mobile
-ResNet), a lighter discriminator and 128-px crops. The latent models have their own sizes.
+ResNet), a lighter discriminator and 128-px crops; its generators upsample by resize-convolution
+(``upsample="resize"``, no checkerboard: :mod:`studio.core.nets.upsample`). Models saved before
+that have no ``upsample`` in their cards and rebuild the transposed convolutions they were trained
+with. The latent models have their own sizes.
 
 :func:`run_config` is what ``studio train`` and the Train panel both call: kind, preset, options
 and the model to fine-tune from in; a validated :class:`TrainConfig` (or one clear error) out.
@@ -17,7 +20,7 @@ from typing import Any
 from studio.core.errors import StudioError
 from studio.core.store import ModelStore
 
-from . import kinds
+from . import augment, kinds
 from .config import PRESETS, TrainConfig
 
 VAE_SIZES = (32, 64, 128)
@@ -32,7 +35,8 @@ def _cyclegan(fast: bool, size: int | None) -> dict[str, Any]:
         return dict(
             load_size=143, crop_size=128, gan_mode="lsgan", pool_size=50,
             # Six blocks, as the reference uses for 128-px models; depthwise-separable, a quarter of the channels.
-            generator={"arch": "mobile_resnet_generator", "params": {"n_blocks": 6, "ngf": 16, "norm": "instance"}},
+            generator={"arch": "mobile_resnet_generator",
+                       "params": {"n_blocks": 6, "ngf": 16, "norm": "instance", "upsample": "resize"}},
             # A lighter discriminator too: half width.
             discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 3, "ndf": 32, "norm": "instance"}},
         )
@@ -54,7 +58,8 @@ def _pix2pix(fast: bool, size: int | None) -> dict[str, Any]:
         # would otherwise cost as much as the light U-Net.
         base.update(load_size=143, crop_size=128,
                     generator={"arch": "unet_generator",
-                               "params": {"num_downs": 7, "ngf": 16, "norm": "batch", "use_dropout": True}},
+                               "params": {"num_downs": 7, "ngf": 16, "norm": "batch", "use_dropout": True,
+                                          "upsample": "resize"}},
                     discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 3, "ndf": 16, "norm": "batch"}})
     return base
 
@@ -169,6 +174,9 @@ def run_config(
         chosen.setdefault("lr", FINE_TUNE_LR)
     elif chosen.get("keep_discriminators"):
         raise StudioError("keeping the discriminators needs a model to start from (--from MODEL)")
+    if "augment" not in chosen and preset_name != "reference" and kinds.trainer_class(kind).discriminator_roles:
+        # Small folders overfit the discriminator (DiffAugment); the reference preset keeps the reference's defaults.
+        chosen["augment"] = augment.default_for_folders(chosen.get("pairs"), chosen.get("dir_a"), chosen.get("dir_b"))
     return preset(kind, name, preset_name, **chosen)
 
 

@@ -1,7 +1,7 @@
 """Publishing a finished run: its generators and a card saying how they were made, into the store.
 
-The card records the data, steps, duration, device, final losses (the mean of the last 50 steps)
-and, for kinds that measure one, the held-out metric.
+The card records the data, steps, duration, device, final losses (the mean of the last 50 steps),
+the augmentation a GAN's discriminators saw and, for kinds that measure one, the held-out metric.
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def publish(run: Run, store: ModelStore, final_losses: dict[str, float]) -> Mode
         {role: (net.arch, net.config) for role, net in generators.items()},
         domains=domains(config, trainer.one_domain),
         image_size=config.crop_size,
-        description=f"Trained in Studio with the {config.preset} preset.",
+        description=f"Trained in Studio with the {config.preset} preset"
+                    + (f", the discriminators seeing DiffAugment ({config.augment})." if config.augment else "."),
         provenance={
             "source": "training",
             "run": config.name,

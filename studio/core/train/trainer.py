@@ -22,6 +22,7 @@ from studio.core.images import tensor_to_uint8
 from studio.core.translate.image_norms import inference_copy
 
 from . import data
+from .augment import DiffAugment
 from .config import TrainConfig
 from .losses import GANLoss, gradient_penalty
 
@@ -74,6 +75,9 @@ class Trainer:
                 net.to(memory_format=torch.channels_last)
             net.train()
         self.gan_loss = GANLoss(config.gan_mode).to(device)
+        # DiffAugment of what the discriminators see; None (never called) when the run has none.
+        self.augment = (DiffAugment(config.augment, config.seed)
+                        if config.augment and self.discriminator_roles else None)
         betas = (config.beta1, config.beta2)
         self.opt_g = torch.optim.Adam(self._params(self.generator_roles), lr=config.lr, betas=betas)
         # Latent models have no discriminator, and Adam refuses an empty parameter list.
@@ -117,8 +121,15 @@ class Trainer:
         x = batch[key].to(self.device, non_blocking=True)
         return x.contiguous(memory_format=torch.channels_last) if self.device.type == "cuda" else x
 
+    def judged(self, fake: torch.Tensor) -> torch.Tensor:
+        """A generated batch as a discriminator sees it for the generator's loss: augmented
+        differentiably (a draw of its own) when the run augments, itself otherwise."""
+        return self.augment(fake)[0] if self.augment is not None else fake
+
     def discriminator_loss(self, role: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         d = self.nets[role]
+        if self.augment is not None:  # one draw for the real and the generated batch
+            real, fake = self.augment(real, fake.detach())
         with self.autocast():
             loss = 0.5 * (self.gan_loss(d(real), True) + self.gan_loss(d(fake.detach()), False))
         if self.config.gan_mode == "wgangp":
@@ -134,6 +145,7 @@ class Trainer:
             "nets": {role: unwrap(net).state_dict() for role, net in self.nets.items()},
             "opt_g": self.opt_g.state_dict(),
             **({"opt_d": self.opt_d.state_dict()} if self.opt_d is not None else {}),
+            **({"augment": self.augment.state_dict()} if self.augment is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -142,6 +154,8 @@ class Trainer:
         self.opt_g.load_state_dict(state["opt_g"])
         if self.opt_d is not None:
             self.opt_d.load_state_dict(state["opt_d"])
+        if self.augment is not None and "augment" in state:
+            self.augment.load_state_dict(state["augment"])
 
     def generators(self) -> dict[str, nn.Module]:
         return {role: unwrap(self.nets[role]) for role in self.generator_roles}

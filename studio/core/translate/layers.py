@@ -130,6 +130,17 @@ def profile(net: nn.Module, layers: list[Layer]) -> NetProfile:
             stride /= s
             per_input = mod.out_channels // mod.groups * mod.kernel_size[0] * mod.kernel_size[1]
             macs[index] += mod.in_channels * per_input * out[-2] * out[-1] / (s * s * side * side)
+        elif isinstance(mod, nn.Upsample):
+            # Nearest (or any ≤2-tap interpolation) ×s: an output pixel reads the input pixel under it
+            # and, at most, its neighbour: one input pixel of context at the coarse scale. The
+            # resize-convolution's own context is its stride-1 conv's, counted as a layer of its own.
+            factor = mod.scale_factor
+            if isinstance(factor, tuple):
+                factor = factor[0]
+            if factor is None:  # sized by output size, not factor: the shapes give the factor
+                factor = out[-1] / (side / stride)
+            radius += stride
+            stride /= float(factor)
         scale = side / out[-1] if len(out) == 4 else 1
         peak = max(peak, out[1] / (scale * scale) if len(out) == 4 else 0)
     return NetProfile(

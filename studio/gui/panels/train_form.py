@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from studio.core.jobs import Control, returning
 from studio.core.store import validate_name
+from studio.core.train.augment import FULL_POLICY, SMALL_FOLDER
 from studio.core.train.folders import FolderScan, match_by_name, scan_folder, skipped_lines
 from studio.core.train.kinds import TRAINERS
 from studio.gui import dialogs
@@ -134,6 +135,14 @@ class TrainForm(QWidget):
         self.checkpoint_every = _spin(1_000_000, "preset (500)", step=50)
         self.checkpoint_every.setToolTip("Write a checkpoint every N steps (also every 10 minutes, on pause and on stop)")
         self.preview_every = _spin(1_000_000, "preset", step=10)
+        self.augment = QComboBox()
+        # None: the engine decides (on for a small folder); "": none; else a DiffAugment policy.
+        self.augment.addItem("Automatic", None)
+        self.augment.addItem("None", "")
+        self.augment.addItem("Colour + translation + cutout", FULL_POLICY)
+        self.augment.setToolTip("DiffAugment: the discriminators see real and generated images alike recoloured, "
+                                f"shifted and cut out, so a small folder (under {SMALL_FOLDER} images) "
+                                "does not overfit them. Automatic: on for small folders.")
         self.device = QComboBox()
         self.device.addItem("As in Settings", "")
         for value, label in (("auto", "Automatic"), ("cpu", "CPU"), ("cuda", "CUDA GPU"), ("mps", "Apple MPS")):
@@ -141,7 +150,7 @@ class TrainForm(QWidget):
         for label, widget in (("Image size", self.size), ("Steps", self.steps), ("Epochs", self.epochs),
                               ("Learning rate", self.lr), ("Batch size", self.batch),
                               ("Checkpoint every", self.checkpoint_every), ("Preview every", self.preview_every),
-                              ("Device", self.device)):
+                              ("Augmentation", self.augment), ("Device", self.device)):
             adv.addRow(label, widget)
         self.advanced.hide()
         recipe_form.addRow(self.advanced_toggle)
@@ -179,6 +188,7 @@ class TrainForm(QWidget):
         self.folder_b.title.setText(title_b)
         self.folder_b.setVisible(not one_folder)
         self.preset.setEnabled(not trainer.one_domain)
+        self.augment.setEnabled(bool(trainer.discriminator_roles))  # only a GAN has discriminators to augment for
         self._fill_base_models()
         self._update_pairing()
         self.changed.emit()
@@ -244,6 +254,8 @@ class TrainForm(QWidget):
                 options[key] = spin.value()
         if self.lr.value():
             options["lr"] = self.lr.value()
+        if TRAINERS[self.current_kind()].discriminator_roles and self.augment.currentData() is not None:
+            options["augment"] = self.augment.currentData()
         device = self.device.currentData() or self.ctx.settings.engine_device()
         if device and device != "auto":
             options["device"] = device
