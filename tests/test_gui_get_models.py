@@ -13,6 +13,7 @@ import pytest
 import torch
 from gui_helpers import screenshot, window_fixture  # noqa: F401  (the window fixture)
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QScrollArea
 from reference_arch import randomize, reference_resnet, reference_unet
 
 from studio.core import paths
@@ -225,6 +226,14 @@ def test_server_errors_arrive_as_one_line_and_the_dialog_stays_usable(window, qt
 
 def test_the_menu_opens_the_current_panels_dialog_or_the_models_one(window, qtbot):
     assert window.get_models_action.shortcut().toString() == "Ctrl+Shift+G"
+    for key in ("translate_paired", "translate_unpaired"):  # the button must not widen the sidebar
+        chooser = window.show_panel(key).chooser
+        qtbot.wait(50)
+        scroll = chooser.parentWidget()
+        while not isinstance(scroll, QScrollArea):
+            scroll = scroll.parentWidget()
+        assert chooser.mapTo(scroll.widget(), chooser.rect().topRight()).x() <= scroll.viewport().width()
+        assert "Ctrl+Shift+G" in chooser.get_models_button.toolTip()
     window.show_panel("translate_paired")
     window.get_models_action.trigger()
     paired = window.show_panel("translate_paired").chooser.get_models_dialog

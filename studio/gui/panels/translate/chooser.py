@@ -33,8 +33,9 @@ class ModelChooser(QGroupBox):
         self.get_models_dialog: GetModelsDialog | None = None  # made when first asked for, then kept
         layout = QVBoxLayout(self)
         self.model_combo = model_combo()
-        self.get_models_button = tool_button("import", f"Get published {KIND_LABELS[kind]} models: download and "
-                                             "install them, then choose one here", "Get models…")
+        # An icon beside the chooser: with its text the row would widen the fixed-width sidebar.
+        self.get_models_button = tool_button("import", f"Get models… (Ctrl+Shift+G): download and install the "
+                                             f"published {KIND_LABELS[kind]} models, then choose one here")
         self.get_models_button.clicked.connect(self.open_get_models)
         model_row = QHBoxLayout()
         model_row.setSpacing(4)
