@@ -83,6 +83,18 @@ def test_nested_maps_progress_and_returns_the_inner_value():
     assert events[-1] == Finished("INNER RESULT")
 
 
+def test_nested_without_a_control_or_a_mapping_passes_progress_through():
+    def inner():
+        yield Progress(1, 2, "half")
+        yield Finished(7)
+
+    def outer():
+        value = yield from jobs.nested(inner())
+        yield Finished(value)
+
+    assert list(outer()) == [Progress(1, 2, "half"), Finished(7)]
+
+
 @pytest.mark.parametrize("driver", ["run", "nested", "cli"])
 def test_an_unknown_event_is_an_error_everywhere(driver):
     events = [Progress(0, 1), {"kind": "progress"}, Finished(None)]

@@ -169,20 +169,23 @@ def run(job: Job, on_event: Callable[[Event], None] | None = None, control: Cont
     return value
 
 
-def nested(job: Job, control: Control, to_event: Callable[[Progress], Event | None]) -> Generator[Event, None, Any]:
-    """Drive ``job`` (a piece of a larger job) inside a larger one: check ``control`` after each of
-    its events, yield ``to_event(progress)`` for its progress (nothing when that is None) and its
-    other events as they are; return the value of its :class:`Finished`. Closing this generator
-    (a cancelled job) closes ``job``, so its clean-up runs. Use as ``value = yield from nested(...)``."""
+def nested(job: Job, control: Control | None = None,
+           to_event: Callable[[Progress], Event | None] | None = None) -> Generator[Event, None, Any]:
+    """Drive ``job`` (a piece of a larger job) inside a larger one: check ``control`` (if any) after
+    each of its events, yield ``to_event(progress)`` for its progress (the progress itself when
+    ``to_event`` is None; nothing when it returns None) and its other events as they are; return
+    the value of its :class:`Finished`. Closing this generator (a cancelled job) closes ``job``, so
+    its clean-up runs. Use as ``value = yield from nested(...)``."""
     value: Any = None
     with _closing(job) as events:
         for event in events:
             if isinstance(event, Finished):
                 value = event.value
                 continue
-            control.checkpoint()
+            if control is not None:
+                control.checkpoint()
             if isinstance(event, Progress):
-                mapped = to_event(event)
+                mapped = event if to_event is None else to_event(event)
                 if mapped is not None:
                     yield mapped
             elif isinstance(event, EVENT_TYPES):

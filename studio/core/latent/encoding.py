@@ -65,7 +65,7 @@ def folder_directions_job(model: LatentModel, folder: str | Path, k: int,
     span at most n − 1 axes, so k' ≤ n − 1.
     """
     control = control or Control()
-    result = yield from nested(encode_folder_job(model, folder, control), control, lambda progress: progress)
+    result = yield from nested(encode_folder_job(model, folder, control), control)
     latents = (result or {}).get("latents")
     if latents is None or len(latents) < 2:
         raise LatentError(f"{folder}: needs at least two readable images for directions")

@@ -127,7 +127,7 @@ class Translator:
         if core:
             halo = min(self.halo, core)
             run = tiling.TiledRun(self.layers, self.norms, self.profile, self._run)
-            out = yield from jobs.nested(run.steps(padded, core, halo), Control(), lambda p: p)
+            out = yield from jobs.nested(run.steps(padded, core, halo))
         else:
             out = self._whole(padded).float().cpu()
         del padded
@@ -139,7 +139,7 @@ class Translator:
 
     def array_steps(self, rgb: np.ndarray, tile: int | None = None) -> Job:
         """:meth:`translate_array` as a job, like :meth:`steps`."""
-        out = yield from jobs.nested(self.steps(image_to_tensor(rgb), tile), Control(), lambda p: p)
+        out = yield from jobs.nested(self.steps(image_to_tensor(rgb), tile))
         yield Finished(tensor_to_image(out))
 
     def translate_file(self, source: Path, target: Path, tile: int | None = None, *,
@@ -154,7 +154,7 @@ class Translator:
         x = image_to_tensor(image.rgb)
         alpha = image.alpha
         del image  # large photos: keep one copy of the pixels, not two
-        out = yield from jobs.nested(self.steps(x, tile), Control(), lambda p: p)
+        out = yield from jobs.nested(self.steps(x, tile))
         del x
         rgb = tensor_to_image(out)
         del out

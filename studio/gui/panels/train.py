@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import report
-from studio.core.jobs import Checkpoint, Control, Losses, Preview, Progress
+from studio.core.jobs import Checkpoint, Control, Losses, Preview, Progress, returning
 from studio.core.report import KIND_LABELS
 from studio.core.train.job import list_runs, read_run, run_dir, train_job
 from studio.core.train.kinds import TRAINERS
@@ -85,6 +85,10 @@ class TrainPanel(Panel):
     def __init__(self, ctx, parent: QWidget | None = None):
         super().__init__(ctx, parent)
         self._slot = TaskSlot(self)
+        # A resumed run's recorded curves are read off the GUI thread (losses.jsonl grows with the run);
+        # this second slot only reads that file, for the curves part of the panel.
+        self._history = TaskSlot(self)
+        self._history.result.connect(lambda series: self.losses.prepend(series))
         self._run_name: str | None = None
         self._run_kind = ""
         self._step = 0
@@ -269,10 +273,11 @@ class TrainPanel(Panel):
 
         self._run_kind = next((r.get("kind", "") for r in list_runs() if r.get("name") == name), "")
         self._begin(name, job, f"Resuming run “{name}”")
-        self.losses.set_series(_loss_history(name))  # the curves so far, then the new steps
+        self._history.start(returning(lambda _control: _loss_history(name)), f"reading the curves of {name}")
 
     def _begin(self, name: str, job, message: str) -> None:
         self.problem_label.hide()
+        self._history.detach()  # a previous resume's curves must not land on this run's
         self._run_name = name
         self._step, self._total = 0, 0
         self.losses.clear()

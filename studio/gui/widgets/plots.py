@@ -98,6 +98,15 @@ class LossPlot(QWidget):
         self._redraw()
         self.plot.autoRange(padding=0.05)  # a finished run: fit it tightly, once
 
+    def prepend(self, series: dict[str, tuple[list[float], list[float]]]) -> None:
+        """Put recorded ``series`` (a resumed run's curves so far, read in a worker) before what has
+        been appended meanwhile."""
+        for name, (steps, values) in series.items():
+            self._steps[name] = [*map(float, steps), *self._steps.get(name, [])]
+            self._values[name] = [*map(float, values), *self._values.get(name, [])]
+        self._dirty = True
+        self._redraw()
+
     def flush(self) -> None:
         """Draw what has arrived now rather than at the next tick (a run just ended or paused)."""
         self._redraw()

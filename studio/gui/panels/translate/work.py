@@ -19,7 +19,7 @@ import numpy as np
 
 from studio.core import device as devices
 from studio.core.images import LoadedImage, read_image, to_uint8, write_image
-from studio.core.jobs import Control, Event, Finished, Progress, nested, returning
+from studio.core.jobs import Control, Event, Finished, nested, returning
 from studio.core.store import ModelInfo, ModelStore
 from studio.core.translate import Translator, translate_job
 from studio.gui.qimages import Picture, blend, make_picture, qimage_from_array
@@ -107,10 +107,6 @@ def open_photo(path: Path) -> PanelJob:
     return returning(load)
 
 
-def _as_reported(progress: Progress) -> Progress:
-    return progress
-
-
 def translate_photo(cache: TranslatorCache, store: ModelStore, choice: Choice, rgb: np.ndarray) -> PanelJob:
     """Progress while a tiled translation runs (it can be cancelled between tiles), then
     ``Finished`` with the :class:`Translation`."""
@@ -122,7 +118,7 @@ def translate_photo(cache: TranslatorCache, store: ModelStore, choice: Choice, r
         with lock:
             control.checkpoint()
             used = translator.tile_for(*rgb.shape[:2], choice.tile)
-            out = yield from nested(translator.array_steps(rgb, tile=choice.tile), control, _as_reported)
+            out = yield from nested(translator.array_steps(rgb, tile=choice.tile), control)
         control.checkpoint()
         pixels = to_uint8(out)
         del out
