@@ -175,3 +175,30 @@ def test_the_form_and_the_command_line_make_the_same_run_config(window, qtbot, t
     cli = run_config(args.kind, args.name, args.preset, train_options(args), args.from_model, store)
     assert form.to_dict() == cli.to_dict()
     assert form.generator["params"] == store.get("base").card["networks"]["G_A"]["params"] and form.lr == 5e-5
+
+
+def test_a_fastcut_run_from_the_panel_translates_one_way_in_the_unpaired_panel(window, qtbot, tmp_path):
+    a, b = unpaired_folders(tmp_path, junk=False)
+    panel = window.show_panel("train")
+    form = panel.form
+    configure(panel, "cyclegan", "cyc", 2, a, b)
+    assert not form.variant.isVisibleTo(form)  # CycleGAN has no variants
+    form.set_kind("cut", "fastcut")
+    assert form.variant.isVisibleTo(form) and form.variant.count() == 2
+    assert form.options()["variant"] == "fastcut"
+    form.name.setText("photo2art")
+    wait_scanned(qtbot, form)
+    with qtbot.waitSignal(panel.run_finished, timeout=90_000) as finished:
+        window.run_command("start")
+    assert finished.args[0]["model"] == "photo2art"
+    card = ModelStore().get("photo2art").card
+    assert card["kind"] == "cut" and card["provenance"]["config"]["variant"] == "fastcut"
+    assert card["provenance"]["config"]["augment"] == "color,translation,cutout"  # small folder, fast preset
+
+    unpaired = window.show_panel("translate_unpaired")
+    index = unpaired.model_combo.findData("photo2art")
+    assert index >= 0 and "CUT" in unpaired.model_combo.itemText(index)
+    unpaired.select_model("photo2art")
+    assert not unpaired.direction_combo.isVisibleTo(unpaired) and unpaired.chooser.current_direction() == "a2b"
+    assert "→" in unpaired.chooser.model_hint.text() and "↔" not in unpaired.chooser.model_hint.text()
+    screenshot(window, "gui-translate-cut")

@@ -229,6 +229,7 @@ SMALL = {
     "pixel_discriminator": {"ndf": 4, "norm": "none"},
     "conv_vae": {"image_size": 32, "latent_dim": 8, "channels": 4, "max_channels": 8},
     "glow": {"image_size": 8, "levels": 2, "depth": 1, "hidden": 4},
+    "patch_mlp": {"channels": [3, 8], "nc": 4},
 }
 
 

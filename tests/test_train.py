@@ -71,13 +71,14 @@ def _losses(events):
     return [e.values for e in events if isinstance(e, Losses)]
 
 
-@pytest.mark.parametrize("kind", ["cyclegan", "pix2pix"])
-def test_resume_after_k_steps_equals_an_uninterrupted_run_step_for_step(tmp_path, kind):
-    folders = unpaired_folders(tmp_path, junk=False) if kind == "cyclegan" else paired_folders(tmp_path)
-    full = run(train_job(tiny_config(kind, "full", *folders, max_steps=7, pool_size=2)))
+@pytest.mark.parametrize("kind, over", [("cyclegan", {}), ("pix2pix", {}), ("cut", {"variant": "fastcut"}),
+                                        ("cut", {"variant": "cut", "augment": "color,translation,cutout"})])
+def test_resume_after_k_steps_equals_an_uninterrupted_run_step_for_step(tmp_path, kind, over):
+    folders = paired_folders(tmp_path) if kind == "pix2pix" else unpaired_folders(tmp_path, junk=False)
+    full = run(train_job(tiny_config(kind, "full", *folders, max_steps=7, pool_size=2, **over)))
     control = Control()
     first = []
-    for event in train_job(tiny_config(kind, "split", *folders, max_steps=7, pool_size=2), control=control):
+    for event in train_job(tiny_config(kind, "split", *folders, max_steps=7, pool_size=2, **over), control=control):
         first.append(event)
         if isinstance(event, Losses) and event.step == 3:
             control.cancel()
@@ -308,7 +309,7 @@ def test_every_kind_has_a_trainer_and_a_preset():
     from studio.core.train.kinds import TRAINERS
     from studio.core.train.presets import KIND_PRESETS
 
-    assert set(TRAINERS) == set(KIND_PRESETS) == {"cyclegan", "pix2pix", "vae", "flow"}
+    assert set(TRAINERS) == set(KIND_PRESETS) == {"cyclegan", "cut", "pix2pix", "vae", "flow"}
     assert all(trainer.kind == kind for kind, trainer in TRAINERS.items())
 
 

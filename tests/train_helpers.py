@@ -54,13 +54,15 @@ def paired_folders(root: Path, count: int = 4) -> tuple[Path, Path]:
 def tiny_config(kind: str, name: str, a: Path | None = None, b: Path | None = None, **over):
     base = dict(dir_a=str(a) if a else None, dir_b=str(b) if b else None, crop_size=32, load_size=36,
                 max_steps=6, checkpoint_every=100, preview_every=3, workers=0)
-    if kind == "cyclegan":
+    if kind in ("cyclegan", "cut"):
         base.update(generator={"arch": "resnet_generator", "params": {"n_blocks": 2, "ngf": 8}},
                     discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 2, "ndf": 8, "norm": "instance"}})
     else:
         base.update(generator={"arch": "unet_generator", "params": {"num_downs": 5, "ngf": 8, "norm": "batch",
                                                                     "use_dropout": True}},
                     discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 2, "ndf": 8, "norm": "batch"}})
+    if kind == "cut":
+        base.update(num_patches=16, patch_nc=16)
     base.update(over)
     return preset(kind, name, "reference", **base)
 

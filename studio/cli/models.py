@@ -42,7 +42,7 @@ def register(sub: Any) -> None:
     p.add_argument("path", help="a file, or an http(s) URL to download first")
     p.add_argument("--name", help="name in the store (default: from the file or its folder)")
     p.add_argument("--pair", type=Path, help="the B→A generator of a CycleGAN (default: *_net_G_B next to *_net_G_A)")
-    p.add_argument("--kind", choices=["cyclegan", "pix2pix"], help="override the detected model kind")
+    p.add_argument("--kind", choices=["cyclegan", "cut", "pix2pix"], help="override the detected model kind")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (URL downloads)")
     p.set_defaults(func=cmd_models_import)
     p = msub.add_parser("remove", help="remove a user model")

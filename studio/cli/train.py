@@ -15,10 +15,14 @@ from studio.core.jobs import Event, Log, Losses, Progress
 
 from .progress import render
 
+# studio.core.train.kinds.KINDS, spelled out so that parsing the command line does not import torch
+# (tests/test_cli.py checks that the two agree).
+TRAIN_KINDS = ("cyclegan", "cut", "pix2pix", "vae", "flow")
+
 
 def register(sub: Any) -> None:
     p = sub.add_parser("train", help="train or fine-tune a model on your folders, or resume a run")
-    p.add_argument("kind", nargs="?", choices=["cyclegan", "pix2pix", "vae", "flow"])
+    p.add_argument("kind", nargs="?", choices=TRAIN_KINDS)
     p.add_argument("--resume", metavar="NAME", help="resume an interrupted run")
     p.add_argument("--name", help="name of the run and of the model it publishes")
     p.add_argument("--a", metavar="DIR", help="folder of domain A images (searched recursively)")
@@ -43,6 +47,11 @@ def register(sub: Any) -> None:
     p.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
     p.add_argument("--beta", type=float, help="VAE: weight of the KL term (1: the plain ELBO; >1: a smoother latent space)")
     p.add_argument("--pool-size", type=int, help="fake-image history per discriminator (CycleGAN 50)")
+    p.add_argument("--variant", choices=["cut", "fastcut"],
+                   help="cut: cut (PatchNCE λ 1 with an identity term) or fastcut (λ 10, no identity term, "
+                        "flip equivariance; about twice as fast)")
+    p.add_argument("--lambda-nce", type=float, help="CUT: PatchNCE weight (cut 1, fastcut 10)")
+    p.add_argument("--num-patches", type=int, help="CUT: patches compared per layer and image (256)")
     aug = p.add_mutually_exclusive_group()
     aug.add_argument("--augment", metavar="POLICY",
                      help="GANs: DiffAugment of what the discriminators see, a comma list of color, translation, "
@@ -72,7 +81,7 @@ def register(sub: Any) -> None:
 
 def register_bench(bsub: Any) -> None:
     p = bsub.add_parser("train", help="seconds per training step on synthetic input")
-    p.add_argument("--kind", default="cyclegan", choices=["cyclegan", "pix2pix"])
+    p.add_argument("--kind", default="cyclegan", choices=["cyclegan", "cut", "pix2pix"])
     p.add_argument("--preset", default="reference", choices=["reference", "fast"])
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--steps", type=int, default=5)
@@ -80,6 +89,9 @@ def register_bench(bsub: Any) -> None:
     p.add_argument("--device")
     p.add_argument("--baseline", action="store_true", help="also time the plain eager reference step, interleaved")
     p.add_argument("--compare-preset", choices=["reference", "fast"], help="also time another preset, interleaved")
+    p.add_argument("--variant", choices=["cut", "fastcut"], help="cut: the variant to time")
+    p.add_argument("--compare-kind", choices=["cyclegan", "cut", "pix2pix"],
+                   help="also time another kind at the same preset, interleaved (e.g. fastcut against cyclegan)")
     p.set_defaults(func=cmd_bench_train)
 
 
@@ -97,6 +109,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size, "beta": args.beta,
         "seed": args.seed, "workers": args.workers, "epochs": args.epochs, "n_epochs": args.n_epochs,
         "n_epochs_decay": args.n_epochs_decay, "augment": "" if args.no_augment else args.augment,
+        "variant": args.variant, "lambda_nce": args.lambda_nce, "num_patches": args.num_patches,
     }
     if args.lambda_cycle is not None:
         options["lambda_a"] = options["lambda_b"] = args.lambda_cycle
@@ -117,7 +130,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         events = train_job(resume=args.resume)
     else:
         if not args.kind or not args.name:
-            raise StudioError("say what to train: studio train cyclegan|pix2pix|vae|flow ... --name NAME "
+            raise StudioError(f"say what to train: studio train {'|'.join(TRAIN_KINDS)} ... --name NAME "
                               "(or --resume NAME)")
         config = run_config(args.kind, args.name, args.preset, train_options(args), base_model=args.from_model)
         events = train_job(config)
@@ -188,11 +201,14 @@ def cmd_bench_train(args: argparse.Namespace) -> int:
     device = devices.pick_device(args.device)
     print(f"device: {devices.describe(device)}; {args.kind} at {args.size} px, median of {args.steps} steps "
           f"after {args.warmup} warm-up", file=sys.stderr)
-    contenders = {"studio": studio_step(args.kind, args.preset, args.size, device)}
+    contenders = {"studio": studio_step(args.kind, args.preset, args.size, device, variant=args.variant)}
     if args.baseline:
         contenders["plain_reference"] = plain_reference_step(args.kind, args.size, device)
     if args.compare_preset:
-        contenders["studio_" + args.compare_preset] = studio_step(args.kind, args.compare_preset, args.size, device)
+        contenders["studio_" + args.compare_preset] = studio_step(args.kind, args.compare_preset, args.size, device,
+                                                                  variant=args.variant)
+    if args.compare_kind:
+        contenders["studio_" + args.compare_kind] = studio_step(args.compare_kind, args.preset, args.size, device)
     seconds = interleaved_seconds(contenders, args.steps, args.warmup, device)
     ours = seconds.pop("studio")
     for name, value in seconds.items():

@@ -35,7 +35,7 @@ from .errors import Cancelled, StudioError
 from .fileio import atomic_path
 from .jobs import Control, Event, Finished, Log, Progress, run
 from .latent import LatentModel
-from .store import LoadedModel, ModelInfo, ModelStore
+from .store import DIRECTION_NETWORK, LoadedModel, ModelInfo, ModelStore
 from .translate import Translator
 from .translate.image_norms import inference_copy
 
@@ -45,6 +45,7 @@ TOLERANCE = 1e-3  # max abs difference in [-1, 1] between onnxruntime and PyTorc
 # The parts each kind exports, the first being the default.
 PARTS: dict[str, tuple[str, ...]] = {
     "cyclegan": ("a2b", "b2a"),
+    "cut": ("a2b",),
     "pix2pix": ("a2b",),
     "vae": ("encoder", "decoder"),
     "flow": ("forward", "inverse"),
@@ -76,7 +77,7 @@ class Exportable:
 
 def parts(info: ModelInfo) -> list[str]:
     """The parts of ``info`` that can be exported, default first."""
-    if info.kind in ("cyclegan", "pix2pix"):
+    if info.kind in DIRECTION_NETWORK:
         return info.directions()
     return list(PARTS.get(info.kind, ()))
 
@@ -274,7 +275,7 @@ def _check_part(info: ModelInfo, part: str | None) -> str:
 def exportable(model: LoadedModel, part: str) -> Exportable:
     """The :class:`Exportable` for ``part`` of a loaded model (raises ExportError when it has none)."""
     _check_part(model.info, part)
-    if model.info.kind in ("cyclegan", "pix2pix"):
+    if model.info.kind in DIRECTION_NETWORK:
         return _translator_part(model, part)
     return _latent_part(model, part)
 

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from studio import __version__
 from studio.core import paths
+from studio.core.store import UNPAIRED_KINDS
 
 from . import dialogs, resources
 from .context import AppContext
@@ -356,7 +357,8 @@ class MainWindow(QMainWindow):
             return
         target = self.current_panel()
         if target.key not in ("translate_paired", "translate_unpaired", "models"):
-            target = self.show_panel("translate_unpaired" if self.ctx.store.models(["cyclegan"]) else "translate_paired")
+            unpaired = self.ctx.store.models(list(UNPAIRED_KINDS))
+            target = self.show_panel("translate_unpaired" if unpaired else "translate_paired")
         target.dropEvent(event)
 
     # -- closing -------------------------------------------------------------------------------

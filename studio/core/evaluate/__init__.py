@@ -1,7 +1,7 @@
 """Evaluation as a job: measure a model on folders of images and write the figures into its card.
 
 - :mod:`.paired` (pix2pix): PSNR, SSIM and L1 of each translation against the target with the same file name;
-- :mod:`.unpaired` (CycleGAN): cycle-consistency error both ways, KID and FID between translated and
+- :mod:`.unpaired` (CycleGAN, CUT): cycle-consistency error both ways (CycleGAN), KID and FID between translated and
   real target images, and a nearest-neighbour memorisation check against the training images;
 - :mod:`.latent` (VAE, flow): held-out reconstruction PSNR and ELBO, or bits per dimension;
 - :mod:`.metrics`: the metrics themselves; :mod:`.job`: the job that picks the evaluator.

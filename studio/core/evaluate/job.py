@@ -11,7 +11,7 @@ from studio import __version__
 from studio.core import device as devices
 from studio.core.errors import Cancelled, StoreError
 from studio.core.jobs import Control, Event, Finished, Item, Log, run
-from studio.core.store import ModelInfo, ModelStore
+from studio.core.store import UNPAIRED_KINDS, ModelInfo, ModelStore
 
 from .inputs import Context, EvalError, now
 from .latent_models import evaluate_latent
@@ -47,8 +47,8 @@ def evaluate_job(
         raise EvalError(f"unknown direction {direction!r} (use a2b or b2a)")
     if info.kind in ("vae", "flow") and (b is not None or direction is not None):
         raise EvalError(f"model {info.name!r} is a {info.kind} model: give its held-out images as --a only")
-    if info.kind == "pix2pix" and direction == "b2a":
-        raise EvalError(f"model {info.name!r} is a pix2pix model: it translates a2b only")
+    if direction is not None and info.kind not in ("vae", "flow") and direction not in info.directions():
+        raise EvalError(f"model {info.name!r} is a {info.kind} model: it translates {' and '.join(info.directions())} only")
     loaded = store.load(info)
     ctx = Context(loaded, devices.pick_device(device), control)
     started = time.monotonic()
@@ -57,7 +57,7 @@ def evaluate_job(
             if b is None:
                 raise EvalError("a paired (pix2pix) model needs --b: the target images, matched to --a by file name")
             record, details = yield from evaluate_paired(ctx, Path(a), Path(b), max_images)
-        elif info.kind == "cyclegan":
+        elif info.kind in UNPAIRED_KINDS:
             record, details = yield from evaluate_unpaired(ctx, Path(a), None if b is None else Path(b), direction,
                                                            features, max_images)
         else:

@@ -1,4 +1,4 @@
-"""Unpaired evaluation (CycleGAN): cycle-consistency error both ways, KID and FID between translated
+"""Unpaired evaluation (CycleGAN, CUT): cycle-consistency error both ways (a CycleGAN's), KID and FID between translated
 and real target images (with the sample counts), and a nearest-neighbour memorisation check
 against the training images of the target domain (the folders the card's provenance records)."""
 
@@ -58,7 +58,8 @@ class FeatureCache:
 
 def evaluate_unpaired(ctx: Context, a: Path, b: Path | None, direction: str | None, features: str | Path | None,
              max_images: int | None) -> Generator[Event, None, tuple[dict, dict]]:
-    """CycleGAN: cycle error, KID/FID against real target images, memorisation against the training images."""
+    """Cycle error (when the model has both directions), KID/FID against real target images, memorisation
+    against the training images."""
     info = ctx.model.info
     folders: dict[str, list[Path] | Any] = {"A": folder_images(a, "--a", max_images), "B": None if b is None else folder_images(b, "--b", max_images)}
     have = info.directions()

@@ -7,6 +7,7 @@ from .detect import clean_state_dict, detect_generator, load_into
 from .discriminators import NLayerDiscriminator, PixelDiscriminator
 from .flow import FlowDecoder, FlowEncoder, Glow
 from .norm_layers import init_weights
+from .patch_head import PatchMLPHead
 from .registry import REFERENCE_PRESETS, Network, architectures, build, register
 from .resnet import MobileResnetGenerator, ResnetGenerator
 from .unet import UnetGenerator
@@ -21,6 +22,7 @@ __all__ = [
     "MobileResnetGenerator",
     "NLayerDiscriminator",
     "Network",
+    "PatchMLPHead",
     "PixelDiscriminator",
     "ResnetGenerator",
     "UnetGenerator",

@@ -13,6 +13,8 @@ layers keep their keys. The default, ``"transposed"``, is the reference's layers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import Tensor, nn
 
 from .norm_layers import NORMS, conv_bias, init_weights, norm_layer
@@ -21,6 +23,7 @@ from .upsample import resize_conv, resize_separable_conv, upsample_config
 
 PADDINGS = ("reflect", "replicate", "zero")
 N_DOWNSAMPLING = 2  # fixed in the reference; makes the size multiple 2**2
+STEM_LAYERS = 4  # pad, 7x7 conv, norm, ReLU: the layers before the first downsampling
 
 
 def _padding(padding_type: str) -> tuple[list[nn.Module], int]:
@@ -149,6 +152,24 @@ class ResnetGenerator(Network):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)
+
+    def features(self, x: Tensor, layers: Sequence[int]) -> list[Tensor]:
+        """The outputs of layers ``layers`` (indices into ``model``, ascending) for input ``x``:
+        what CUT's PatchNCE compares. Runs only as far as the last of them."""
+        wanted, found = set(layers), []
+        for index, layer in enumerate(self.model):
+            x = layer(x)
+            if index in wanted:
+                found.append(x)
+                if len(found) == len(wanted):
+                    break
+        return found
+
+    def encoder_layers(self, count: int = 5) -> list[int]:
+        """``count`` layers from the stem to the middle of the residual blocks, spaced as CUT spaces
+        its default 0,4,8,12,16 in resnet_9blocks (and exactly those there)."""
+        last = STEM_LAYERS + 3 * N_DOWNSAMPLING + self.config["n_blocks"] * 2 // 3
+        return sorted({min(last, 4 * i) for i in range(count)})
 
 
 @register("mobile_resnet_generator")

@@ -10,6 +10,7 @@ from .card import (
     DIRECTION_NETWORK,
     FORMAT_VERSION,
     KINDS,
+    UNPAIRED_KINDS,
     WEIGHTS_NAME,
     LoadedModel,
     ModelInfo,
@@ -37,7 +38,8 @@ from .importers import import_plan, read_weights_file, write_safetensors
 from .model_store import ModelStore
 
 __all__ = [
-    "CARD_NAME", "DEFAULT_MIRROR", "DIRECTION_NETWORK", "FORMAT_VERSION", "KINDS", "MIRROR_ENV", "WEIGHTS_NAME",
+    "CARD_NAME", "DEFAULT_MIRROR", "DIRECTION_NETWORK", "FORMAT_VERSION", "KINDS", "MIRROR_ENV", "UNPAIRED_KINDS",
+    "WEIGHTS_NAME",
     "CatalogEntry", "CatalogError", "DownloadError", "LoadedModel", "ModelInfo", "ModelStore", "StoreError",
     "build_networks", "check_card", "check_online", "download_job", "downloads_dir", "entry_url",
     "file_name_for", "find_entry", "flatten_state", "import_plan", "install_job", "installed", "load_catalog",

@@ -23,12 +23,14 @@ from studio.core.errors import ModelError, StoreError
 FORMAT_VERSION = 1
 CARD_NAME = "card.json"
 WEIGHTS_NAME = "model.safetensors"
-KINDS = ("cyclegan", "pix2pix", "vae", "flow")
+KINDS = ("cyclegan", "cut", "pix2pix", "vae", "flow")
 # The network that runs each direction of an image-to-image model.
 DIRECTION_NETWORK = {
     "cyclegan": {"a2b": "G_A", "b2a": "G_B"},
+    "cut": {"a2b": "G"},
     "pix2pix": {"a2b": "G"},
 }
+UNPAIRED_KINDS = ("cyclegan", "cut")  # translators trained on two unpaired collections
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._+-]{0,63}$")
 
 

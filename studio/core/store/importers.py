@@ -67,13 +67,15 @@ def _reference_plan(path: Path, flat: dict[str, torch.Tensor], name: str | None,
     networks = {"G_A": (arch, params)}
     if kind is None:
         kind = _guess_kind(path, arch, pair)
-    if kind == "pix2pix":
+    if kind in ("pix2pix", "cut"):
         state_dicts = {"G": first}
         networks = {"G": (arch, params)}
         if pair is not None:
-            raise ModelError("a pix2pix model has one direction; --pair is for CycleGAN models")
+            raise ModelError(f"a {kind} model has one direction; --pair is for CycleGAN models")
+        if kind == "cut" and arch not in ("resnet_generator", "mobile_resnet_generator"):
+            raise ModelError(f"a CUT model has a ResNet generator; this file holds a {arch}")
     elif kind != "cyclegan":
-        raise ModelError(f"a .pth generator can be imported as cyclegan or pix2pix, not {kind}")
+        raise ModelError(f"a .pth generator can be imported as cyclegan, cut or pix2pix, not {kind}")
     sources = [_file_record(path)]
     if pair is not None:
         pair = Path(pair)

@@ -4,7 +4,7 @@ config     TrainConfig, the run's plain data (saved in checkpoints)
 presets    every preset, and run_config: a run's config from kind, preset, options, base model
 kinds      the registry kind -> trainer class
 base       the Trainer base class and what trainers share (preview grid, unwrap)
-cyclegan, pix2pix, vae, flow    one trainer per kind; latent_trainer: what vae and flow share
+cyclegan, cut, pix2pix, vae, flow    one trainer per kind; latent_trainer: what vae and flow share
 loop       the step loop and its Hook protocol; hooks: checkpoints, loss log, progress,
            previews, run.json; publish: the card and the store
 job        train_job: a new, resumed or fine-tuned run, driven through the loop

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from studio.core import nets
+from studio.core.errors import StudioError
 
 from .kinds import TRAINERS
 from .losses import GANLoss, ImagePool
@@ -33,9 +34,10 @@ def _batch(size: int, batch_size: int) -> dict[str, torch.Tensor]:
 
 
 def studio_step(kind: str, preset_name: str, size: int, device: torch.device,
-                batch_size: int = 1, amp: bool = True) -> Callable[[], None]:
+                batch_size: int = 1, amp: bool = True, variant: str | None = None) -> Callable[[], None]:
     """One training step of Studio's trainer on a fixed synthetic batch."""
-    config = preset(kind, "bench", preset_name, dir_a="A", dir_b="B", crop_size=size, batch_size=batch_size, amp=amp)
+    config = preset(kind, "bench", preset_name, dir_a="A", dir_b="B", crop_size=size, batch_size=batch_size, amp=amp,
+                    variant=variant)
     torch.manual_seed(0)
     trainer = TRAINERS[kind](config, device)
     batch = _batch(size, batch_size)
@@ -65,6 +67,8 @@ def interleaved_seconds(steps: dict[str, Callable[[], None]], rounds: int, warmu
 
 def plain_reference_step(kind: str, size: int, device: torch.device) -> Callable[[], None]:
     """The reference's step in plain eager fp32 PyTorch, reference architecture and defaults."""
+    if kind not in ("cyclegan", "pix2pix"):
+        raise StudioError(f"there is no plain reference step for {kind}: compare it with --compare-kind cyclegan")
     torch.manual_seed(0)
     batch = {k: v.to(device) for k, v in _batch(size, 1).items()}
     real_a, real_b = batch["A"], batch["B"]

@@ -45,6 +45,15 @@ class TrainConfig:
     lambda_gp: float = 10.0  # wgangp
     beta: float = 1.0  # VAE: weight of the KL term (β-VAE); 1 trains on the ELBO itself
     pool_size: int = 50
+    # CUT (contrastive unpaired translation): PatchNCE between input and output patches
+    variant: str = ""  # the kind's variant, "" for kinds with none (cut: "cut" or "fastcut")
+    lambda_nce: float = 1.0  # PatchNCE weight (CUT 1, FastCUT 10)
+    nce_idt: bool = True  # also PatchNCE between B and G(B) (CUT yes, FastCUT no)
+    nce_layers: list[int] = field(default_factory=list)  # generator layers compared; [] = the generator's default
+    nce_t: float = 0.07  # InfoNCE temperature
+    num_patches: int = 256  # patches per layer and image
+    patch_nc: int = 256  # width of the projection head
+    flip_equivariance: bool = False  # FastCUT: the input flipped half the time, the output's features flipped back
     augment: str = ""  # DiffAugment policy for the discriminators: "" none, else "color,translation,cutout"
     # optimisation and schedule
     lr: float = 2e-4

@@ -6,6 +6,7 @@ from __future__ import annotations
 from studio.core.errors import StudioError
 
 from .config import TrainConfig
+from .cut import CUTTrainer
 from .cyclegan import CycleGANTrainer
 from .flow import FlowTrainer
 from .pix2pix import Pix2PixTrainer
@@ -13,7 +14,7 @@ from .trainer import Trainer
 from .vae import VAETrainer
 
 TRAINERS: dict[str, type[Trainer]] = {
-    trainer.kind: trainer for trainer in (CycleGANTrainer, Pix2PixTrainer, VAETrainer, FlowTrainer)
+    trainer.kind: trainer for trainer in (CycleGANTrainer, CUTTrainer, Pix2PixTrainer, VAETrainer, FlowTrainer)
 }
 KINDS: tuple[str, ...] = tuple(TRAINERS)
 
@@ -31,5 +32,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     config.validate()
     if config.augment and not trainer.discriminator_roles:
         raise StudioError(f"--augment is for the GAN kinds: a {config.kind} model has no discriminator to augment for")
+    if config.variant not in (trainer.variants or ("",)):
+        raise StudioError(f"unknown variant {config.variant!r} for {config.kind}")
     trainer.check_data(config)
     return config

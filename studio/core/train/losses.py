@@ -55,6 +55,29 @@ def gradient_penalty(
     return weight * ((norms - constant) ** 2).mean()
 
 
+def patch_nce_loss(query: torch.Tensor, key: torch.Tensor, batch_size: int, tau: float = 0.07) -> torch.Tensor:
+    """PatchNCE (CUT): InfoNCE over patches, per patch, averaged.
+
+    ``query`` and ``key`` are (B·P, C) unit vectors, patch p of image b at row b·P + p, the same
+    positions in both. Each output patch (query) should pick its own input patch (key) out of
+    the P patches of the same image: the positive is the matching row, the negatives the other
+    P - 1 patches of that image (not of other images: CUT's default). ``tau`` is the temperature.
+    Keys are constants here: the gradient flows through the query only, as in CUT.
+    """
+    key = key.detach()
+    dim = query.shape[1]
+    positive = (query * key).sum(dim=1, keepdim=True)  # (B·P, 1)
+    q, k = query.view(batch_size, -1, dim), key.view(batch_size, -1, dim)
+    patches = q.shape[1]
+    negative = torch.bmm(q, k.transpose(1, 2))  # (B, P, P)
+    # A patch is not its own negative: its diagonal entry would be the positive again.
+    eye = torch.eye(patches, device=query.device, dtype=torch.bool)[None]
+    negative = negative.masked_fill(eye, -10.0).view(-1, patches)
+    logits = torch.cat([positive, negative], dim=1) / tau
+    target = torch.zeros(logits.shape[0], dtype=torch.long, device=query.device)
+    return nn.functional.cross_entropy(logits, target)
+
+
 class ImagePool:
     """A history of generated images, so the discriminator also sees older fakes (Shrivastava et al.).
 

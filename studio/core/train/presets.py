@@ -47,6 +47,18 @@ def _cyclegan(fast: bool, size: int | None) -> dict[str, Any]:
     )
 
 
+def _cut(fast: bool, size: int | None) -> dict[str, Any]:
+    """CUT's own defaults (its train options and cut_model.py): the generator and discriminator
+    of CycleGAN without the history pool, and 200 + 200 epochs; :data:`.cut.VARIANTS` adds the
+    variant's. The reference ResNet here is the pix2pix/CycleGAN one (CUT's --no_antialias
+    --no_antialias_up layers): CUT's blur-pooled layers are not built."""
+    fields = _cyclegan(fast, size)
+    fields.update(pool_size=0, lambda_identity=0.0)
+    if not fast:
+        fields.update(n_epochs=200, n_epochs_decay=200)
+    return fields
+
+
 def _pix2pix(fast: bool, size: int | None) -> dict[str, Any]:
     base: dict[str, Any] = dict(
         generator={"arch": "unet_generator", "params": {"num_downs": 8, "ngf": 64, "norm": "batch", "use_dropout": True}},
@@ -94,7 +106,7 @@ def latent_preset(kind: str, size: int, preset_name: str = "reference") -> dict[
 
 
 KIND_PRESETS: dict[str, Callable[[bool, int | None], dict[str, Any]]] = {
-    "cyclegan": _cyclegan, "pix2pix": _pix2pix, "vae": _latent("vae"), "flow": _latent("flow"),
+    "cyclegan": _cyclegan, "cut": _cut, "pix2pix": _pix2pix, "vae": _latent("vae"), "flow": _latent("flow"),
 }
 LATENT_SIZED = ("vae", "flow")  # the size picks the network; no resize-then-crop jitter
 
@@ -103,10 +115,15 @@ def preset(kind: str, name: str, preset_name: str = "reference", **overrides: An
     """A config for ``kind`` from a preset, then ``overrides`` (None values are ignored)."""
     if preset_name not in PRESETS:
         raise StudioError(f"unknown preset {preset_name!r} (known: {', '.join(PRESETS)})")
-    kinds.trainer_class(kind)  # an unknown kind fails here, with the known ones
+    trainer = kinds.trainer_class(kind)  # an unknown kind fails here, with the known ones
     crop = overrides.get("crop_size")
     base: dict[str, Any] = {"kind": kind, "name": name, "preset": preset_name,
                             **KIND_PRESETS[kind](preset_name == "fast", crop)}
+    variant = overrides.pop("variant", None) or next(iter(trainer.variants), "")
+    if variant and variant not in trainer.variants:
+        known = f"known: {', '.join(trainer.variants)}" if trainer.variants else "it has none"
+        raise StudioError(f"unknown variant {variant!r} for {kind} ({known})")
+    base.update(variant=variant, **trainer.variant_fields(variant))
     base.update({k: v for k, v in overrides.items() if v is not None})
     if crop and "load_size" not in overrides and kind not in LATENT_SIZED:
         base["load_size"] = round(base["crop_size"] * LOAD_TO_CROP)

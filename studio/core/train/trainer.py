@@ -57,6 +57,8 @@ class Trainer:
     folder_titles: ClassVar[tuple[str, str]] = ("Domain A images", "Domain B images")  # "" for no second folder
     preview_layout: ClassVar[str] = "fixed samples"  # what the rows of :meth:`preview` show
     card_config_keys: ClassVar[tuple[str, ...]] = ()  # config fields the card records besides the common ones
+    variants: ClassVar[tuple[str, ...]] = ()  # the kind's variants, default first (CUT: cut, fastcut)
+    variant_titles: ClassVar[dict[str, str]] = {}  # each variant as a person chooses it
 
     def __init__(self, config: TrainConfig, device: torch.device):
         self.config = config
@@ -93,6 +95,11 @@ class Trainer:
     @classmethod
     def dataset(cls, config: TrainConfig, preprocess: data.Preprocess) -> Any:
         raise NotImplementedError
+
+    @classmethod
+    def variant_fields(cls, variant: str) -> dict[str, Any]:
+        """The config fields that ``variant`` (one of :attr:`variants`) sets over the preset's."""
+        return {}
 
     # -- networks ------------------------------------------------------------------------------
     def discriminator_input_channels(self) -> int:

@@ -75,8 +75,13 @@ class TrainForm(QWidget):
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. horse2zebra")
         self.name.setToolTip("The name of the run, and of the model it publishes to the store")
+        # A kind's variants (CUT: CUT or FastCUT), shown for kinds that have them.
+        self.variant = QComboBox()
+        self.variant.setToolTip("The kind's variant: its own set of loss weights and options")
         what_form.addRow("Kind", self.kind)
+        what_form.addRow("Variant", self.variant)
         what_form.addRow("Name", self.name)
+        self.what_form = what_form
 
         data = QGroupBox("Data")
         data_layout = QVBoxLayout(data)
@@ -163,6 +168,7 @@ class TrainForm(QWidget):
             layout.addWidget(box)
 
         self.kind.currentIndexChanged.connect(self._kind_changed)
+        self.variant.currentIndexChanged.connect(lambda _i: self.changed.emit())
         self.pair_mode.currentIndexChanged.connect(self._kind_changed)
         self.preset.currentIndexChanged.connect(self._preset_changed)
         self.advanced_toggle.toggled.connect(self._toggle_advanced)
@@ -179,6 +185,12 @@ class TrainForm(QWidget):
         kind = self.current_kind()
         trainer = TRAINERS[kind]
         paired = trainer.paired
+        self.variant.blockSignals(True)
+        self.variant.clear()
+        for variant in trainer.variants:
+            self.variant.addItem(trainer.variant_titles.get(variant, variant), variant)
+        self.variant.blockSignals(False)
+        self.what_form.setRowVisible(self.variant, bool(trainer.variants))
         self.pair_mode.setVisible(paired)
         one_folder = self.one_folder()
         title_a, title_b = trainer.folder_titles
@@ -212,8 +224,10 @@ class TrainForm(QWidget):
     def current_kind(self) -> str:
         return self.kind.currentData()
 
-    def set_kind(self, kind: str) -> None:
+    def set_kind(self, kind: str, variant: str | None = None) -> None:
         self.kind.setCurrentIndex(self.kind.findData(kind))
+        if variant is not None:
+            self.variant.setCurrentIndex(self.variant.findData(variant))
 
     def one_folder(self) -> bool:
         kind = self.current_kind()
@@ -254,6 +268,8 @@ class TrainForm(QWidget):
                 options[key] = spin.value()
         if self.lr.value():
             options["lr"] = self.lr.value()
+        if self.variant.currentData():
+            options["variant"] = self.variant.currentData()
         if TRAINERS[self.current_kind()].discriminator_roles and self.augment.currentData() is not None:
             options["augment"] = self.augment.currentData()
         device = self.device.currentData() or self.ctx.settings.engine_device()

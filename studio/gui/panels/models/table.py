@@ -15,7 +15,8 @@ from studio.gui import resources
 from studio.gui.context import StoreHub
 from studio.gui.widgets.common import hint
 
-KIND_ICONS = {"cyclegan": "translate-unpaired", "pix2pix": "translate-paired", "vae": "latent", "flow": "latent"}
+KIND_ICONS = {"cyclegan": "translate-unpaired", "cut": "translate-unpaired", "pix2pix": "translate-paired",
+              "vae": "latent", "flow": "latent"}
 COLUMNS = ("Name", "Kind", "Domains", "Size", "Created", "Source")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 INFO_ROLE = Qt.ItemDataRole.UserRole

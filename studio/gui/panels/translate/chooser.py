@@ -1,5 +1,5 @@
-"""The translation panels' model box: which model, which direction (CycleGAN), Translate, and
-Get models (the catalog of published models of this kind; a finished install is chosen here)."""
+"""The translation panels' model box: which model, which direction (a CycleGAN's two), Translate,
+and Get models (the catalog of published models of these kinds; a finished install is chosen here)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from studio.gui.widgets.common import hint, model_combo, push_button, tool_butto
 
 
 class ModelChooser(QGroupBox):
-    """The models of one ``kind`` from the store, kept up to date; the choice is remembered under
-    ``key`` in the settings.
+    """The models of ``kinds`` from the store, kept up to date; the choice is remembered under
+    ``key`` in the settings. The direction box shows when the chosen model has two directions.
 
     ``chosen`` is emitted when the model or the direction changes (a shown photo is translated
     again); ``refreshed`` when the store's list changed but the choice did not.
@@ -26,16 +26,18 @@ class ModelChooser(QGroupBox):
     chosen = Signal()
     refreshed = Signal()
 
-    def __init__(self, ctx: AppContext, kind: str, key: str, icon_name: str, parent: QWidget | None = None):
+    def __init__(self, ctx: AppContext, kinds: tuple[str, ...], key: str, icon_name: str,
+                 parent: QWidget | None = None):
         super().__init__("Model", parent)
-        self.ctx, self.kind, self.key, self.icon_name = ctx, kind, key, icon_name
+        self.ctx, self.kinds, self.key, self.icon_name = ctx, kinds, key, icon_name
+        self.kinds_label = " or ".join(KIND_LABELS[kind] for kind in kinds)
         self._shown_model: str | None = None
         self.get_models_dialog: GetModelsDialog | None = None  # made when first asked for, then kept
         layout = QVBoxLayout(self)
         self.model_combo = model_combo()
         # An icon beside the chooser: with its text the row would widen the fixed-width sidebar.
         self.get_models_button = tool_button("import", f"Get models… (Ctrl+Shift+G): download and install the "
-                                             f"published {KIND_LABELS[kind]} models, then choose one here")
+                                             f"published {self.kinds_label} models, then choose one here")
         self.get_models_button.clicked.connect(self.open_get_models)
         model_row = QHBoxLayout()
         model_row.setSpacing(4)
@@ -43,7 +45,7 @@ class ModelChooser(QGroupBox):
         model_row.addWidget(self.get_models_button)
         layout.addLayout(model_row)
         self.direction_combo = QComboBox()
-        self.direction_combo.setVisible(kind == "cyclegan")
+        self.direction_combo.setVisible(False)  # shown for a model with two directions
         layout.addWidget(self.direction_combo)
         self.model_hint = hint("")
         layout.addWidget(self.model_hint)
@@ -62,15 +64,13 @@ class ModelChooser(QGroupBox):
         return self.ctx.store.find(name) if name else None
 
     def current_direction(self) -> str:
-        """The chosen direction; always ``a2b`` for a paired (one-way) model."""
-        if self.kind != "cyclegan":
-            return "a2b"
+        """The chosen direction; always ``a2b`` for a one-way model (pix2pix, CUT)."""
         return self.direction_combo.currentData() or "a2b"
 
     def select_model(self, name: str, direction: str | None = None) -> None:
         index = self.model_combo.findData(name)
         if index < 0:
-            raise KeyError(f"no {self.kind} model named {name!r} in this panel")
+            raise KeyError(f"no {self.kinds_label} model named {name!r} in this panel")
         self.model_combo.setCurrentIndex(index)
         if direction is not None:
             self.direction_combo.setCurrentIndex(max(0, self.direction_combo.findData(direction)))
@@ -78,7 +78,7 @@ class ModelChooser(QGroupBox):
     def open_get_models(self) -> GetModelsDialog:
         """Show the Get models dialog for this kind (kept: installs carry on while it is closed)."""
         if self.get_models_dialog is None:
-            dialog = GetModelsDialog(self.ctx, self.kind, self)
+            dialog = GetModelsDialog(self.ctx, self.kinds[0], self)
             dialog.installed.connect(self._installed)
             dialog.import_requested.connect(lambda: self.ctx.navigate("models", IMPORT_COMMAND))
             self.get_models_dialog = dialog
@@ -91,19 +91,23 @@ class ModelChooser(QGroupBox):
 
     def fill(self) -> None:
         """List the store's models of this kind, keeping the choice (or the remembered one)."""
-        models = self.ctx.store.models([self.kind])
+        models = self.ctx.store.models(list(self.kinds))
         current = self.model_combo.currentData() or self.ctx.settings.value(f"{self.key}/model")
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for info in models:
-            label = f"{info.name}  ·  built-in" if info.builtin else info.name
+            label = info.name
+            if len(self.kinds) > 1:
+                label += f"  ·  {KIND_LABELS[info.kind]}"
+            if info.builtin:
+                label += "  ·  built-in"
             self.model_combo.addItem(resources.icon(self.icon_name), label, info.name)
             domains = info.domains
             self.model_combo.setItemData(self.model_combo.count() - 1,
                                          f"{domains.get('A', 'A')} → {domains.get('B', 'B')}, "
                                          f"{info.size_bytes / 1e6:.1f} MB", Qt.ItemDataRole.ToolTipRole)
         if not models:
-            self.model_combo.addItem(f"No {KIND_LABELS[self.kind]} models yet", None)
+            self.model_combo.addItem(f"No {self.kinds_label} models yet", None)
         index = self.model_combo.findData(current) if current else -1
         self.model_combo.setCurrentIndex(max(0, index))
         self.model_combo.setEnabled(bool(models))
@@ -126,6 +130,7 @@ class ModelChooser(QGroupBox):
             for direction in info.directions():
                 self.direction_combo.addItem(names.get(direction, direction), direction)
         self.direction_combo.setCurrentIndex(max(0, self.direction_combo.findData(current)))
+        self.direction_combo.setVisible(self.direction_combo.count() > 1)
         self.direction_combo.blockSignals(False)
 
     def _model_changed(self) -> None:
@@ -133,11 +138,12 @@ class ModelChooser(QGroupBox):
         self._shown_model = info.name if info else None
         self._fill_directions()
         if info is None:
-            self.model_hint.setText(f"Train a {KIND_LABELS[self.kind]} model in Train, or import one in Models.")
+            self.model_hint.setText(f"Train a {self.kinds_label} model in Train, or import one in Models.")
         else:
             self.ctx.settings.set_value(f"{self.key}/model", info.name)
             source = "built-in" if info.builtin else info.card.get("provenance", {}).get("source", "your model")
             size = info.card.get("image_size")
-            self.model_hint.setText(f"{info.domains.get('A', 'A')} ↔ {info.domains.get('B', 'B')} · "
+            arrow = "↔" if len(info.directions()) > 1 else "→"
+            self.model_hint.setText(f"{info.domains.get('A', 'A')} {arrow} {info.domains.get('B', 'B')} · "
                                     f"trained at {size} px · {source}")
         self.chosen.emit()

@@ -20,7 +20,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QWidget
 
 from studio.core.images import is_image_file
-from studio.core.store import ModelInfo
+from studio.core.store import UNPAIRED_KINDS, ModelInfo
 from studio.gui import resources
 from studio.gui.context import AppContext
 from studio.gui.panels.base import Panel
@@ -36,9 +36,9 @@ from .work import Choice, OpenedImage, Translation
 
 
 class TranslatePanel(Panel):
-    """Shared by the paired (pix2pix) and unpaired (CycleGAN) panels."""
+    """Shared by the paired (pix2pix) and unpaired (CycleGAN, CUT) panels."""
 
-    kind: ClassVar[str] = ""
+    kinds: ClassVar[tuple[str, ...]] = ()  # the model kinds this panel lists
 
     image_opened = Signal(str)
     result_shown = Signal(object)  # Translation
@@ -52,7 +52,7 @@ class TranslatePanel(Panel):
         self._offered_sample = False
         self.live = LiveTranslation(self)
         self.source = PhotoSource(ctx, self)
-        self.chooser = ModelChooser(ctx, self.kind, self.key, self.icon_name, self)
+        self.chooser = ModelChooser(ctx, self.kinds, self.key, self.icon_name, self)
         self.output = ResultBox(ctx, self)
         self.folder = FolderBox(ctx, self.choice, self)
         # the controls the window's tests and the self-test drive by hand
@@ -236,7 +236,7 @@ class TranslatePanel(Panel):
 
 class PairedTranslatePanel(TranslatePanel):
     key = "translate_paired"
-    kind = "pix2pix"
+    kinds = ("pix2pix",)
     title = "Translate · paired"
     subtitle = "pix2pix models turn one kind of image into another, learned from matched pairs."
     icon_name = "translate-paired"
@@ -244,7 +244,8 @@ class PairedTranslatePanel(TranslatePanel):
 
 class UnpairedTranslatePanel(TranslatePanel):
     key = "translate_unpaired"
-    kind = "cyclegan"
+    kinds = UNPAIRED_KINDS
     title = "Translate · unpaired"
-    subtitle = "CycleGAN models translate between two collections of images, in both directions."
+    subtitle = ("CycleGAN and CUT models translate between two collections of images: CycleGAN both ways, "
+                "CUT one way.")
     icon_name = "translate-unpaired"
