@@ -204,7 +204,10 @@ def baseline_rows(root: Path) -> dict[str, dict[str, Any]]:
 
 # -- one contender, in a child process ----------------------------------------------------------
 
-def contender_config(contender: str, root: Path, size: int, seed: int) -> Any:
+def contender_config(contender: str, root: Path, size: int, seed: int, upsample: str | None = None,
+                     downsample: str | None = None) -> Any:
+    """The contender's config at the fast preset; ``upsample`` and ``downsample`` replace its generator's
+    resampling layers (:mod:`studio.core.nets.upsample`, :mod:`studio.core.nets.downsample`)."""
     from studio.core.train.presets import preset
 
     name, _, aug = contender.partition("+")
@@ -212,8 +215,11 @@ def contender_config(contender: str, root: Path, size: int, seed: int) -> Any:
         raise SystemExit(f"unknown contender {contender!r} (known: {', '.join(CONTENDERS)})")
     kind = "cyclegan" if name == "cyclegan" else "cut"
     variant = {"variant": name} if kind == "cut" else {}
-    return preset(kind, contender, "fast", dir_a=str(root / "A"), dir_b=str(root / "B"), crop_size=size,
-                  workers=0, augment=AUGMENT if aug else "", seed=seed, **variant)
+    config = preset(kind, contender, "fast", dir_a=str(root / "A"), dir_b=str(root / "B"), crop_size=size,
+                    workers=0, augment=AUGMENT if aug else "", seed=seed, **variant)
+    chosen = {key: value for key, value in (("upsample", upsample), ("downsample", downsample)) if value}
+    config.generator = {**config.generator, "params": {**config.generator["params"], **chosen}}
+    return config
 
 
 def train(config: Any, seconds: float, max_steps: int | None) -> tuple[Any, int, float]:
@@ -272,7 +278,8 @@ def run_child(args: dict[str, Any]) -> None:
 
     torch.set_num_threads(1)
     root, out = Path(args["root"]), Path(args["out"])
-    config = contender_config(args["contender"], root, args["size"], args["seed"])
+    config = contender_config(args["contender"], root, args["size"], args["seed"], args.get("upsample"),
+                              args.get("downsample"))
     trainer, steps, seconds_per_step = train(config, args["minutes"] * 60.0, args.get("max_steps"))
     role = "G_A" if config.kind == "cyclegan" else "G"  # the A -> B generator
 
@@ -363,6 +370,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1, help="contenders trained at once")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=None, help="cap on each contender's steps (smoke runs)")
+    parser.add_argument("--upsample", choices=["transposed", "resize", "bilinear"], default=None,
+                        help="the generators' upsampling layers (default: the fast preset's)")
+    parser.add_argument("--downsample", choices=["strided", "blur"], default=None,
+                        help="the generators' downsampling layers (default: the fast preset's)")
     parser.add_argument("--out", default=None, help="folder for the PNGs, logs and results.json (default: a temp one)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -385,11 +396,14 @@ def main(argv: list[str] | None = None) -> None:
         build_task(root, opts.style, opts.crops, opts.size, opts.held_out_crops, opts.seed)
         rows = baseline_rows(root)
         common = {"root": str(root), "out": str(out), "size": opts.size, "minutes": opts.minutes, "seed": opts.seed,
-                  "max_steps": opts.max_steps}
+                  "max_steps": opts.max_steps, "upsample": opts.upsample,
+                  "downsample": opts.downsample}
         rows.update(run_contenders(contenders, common, out, max(1, opts.jobs)))
     kid_space = feature_space().name
     setting = (f"style {opts.style}, {opts.crops} crops a domain at {opts.size} px, {opts.minutes:g} min a "
-               f"contender, one thread each, held out: {opts.held_out_crops} crops of coffee + the whole photo")
+               f"contender, one thread each, held out: {opts.held_out_crops} crops of coffee + the whole photo"
+               + "".join(f", {key} {value}" for key, value in (("upsample", opts.upsample),
+                                                                ("downsample", opts.downsample)) if value))
     print(f"\n{setting}\n")
     print(markdown_table(rows, "Inception" if "Inception" in kid_space else "pixel"))
     results = {"setting": vars(opts) | {"kid_features": kid_space}, "rows": rows}

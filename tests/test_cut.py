@@ -99,11 +99,14 @@ def test_presets_and_variants_are_cuts_defaults():
     assert (cut.variant, cut.lambda_nce, cut.nce_idt, cut.flip_equivariance) == ("cut", 1.0, True, False)
     assert (cut.nce_t, cut.num_patches, cut.patch_nc, cut.pool_size, cut.gan_mode) == (0.07, 256, 256, 0, "lsgan")
     assert (cut.n_epochs, cut.n_epochs_decay, cut.crop_size, cut.load_size, cut.lr) == (200, 200, 256, 286, 2e-4)
-    assert cut.generator == {"arch": "resnet_generator", "params": {"n_blocks": 9, "ngf": 64, "norm": "instance"}}
+    assert cut.generator == {"arch": "resnet_generator", "params": {"n_blocks": 9, "ngf": 64, "norm": "instance",
+                                                                    "upsample": "bilinear", "downsample": "blur"}}
     fast = preset("cut", "x", "fast", dir_a="a", dir_b="b", variant="fastcut")
     assert (fast.lambda_nce, fast.nce_idt, fast.flip_equivariance, fast.n_epochs, fast.n_epochs_decay) == \
         (10.0, False, True, 150, 50)
-    assert fast.generator["arch"] == "mobile_resnet_generator" and fast.generator["params"]["upsample"] == "resize"
+    assert fast.generator["arch"] == "mobile_resnet_generator"
+    assert (fast.generator["params"]["upsample"], fast.generator["params"]["downsample"]) == ("bilinear", "blur")
+    assert (cut.generator["params"]["upsample"], cut.generator["params"]["downsample"]) == ("bilinear", "blur")
     assert fast.crop_size == 128 and set(VARIANTS) == {"cut", "fastcut"}
     with pytest.raises(StudioError, match="unknown variant 'fast' for cut"):
         preset("cut", "x", dir_a="a", dir_b="b", variant="fast")

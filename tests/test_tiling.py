@@ -23,6 +23,10 @@ GENERATORS = [
     ("mobile_resnet_generator", {"n_blocks": 3, "ngf": 8, "upsample": "resize"}, 64),
     ("resnet_generator", {"n_blocks": 2, "ngf": 8, "padding_type": "zero", "upsample": "resize"}, 64),
     ("unet_generator", {"num_downs": 7, "ngf": 8, "norm": "batch", "upsample": "resize"}, 128),
+    # Bilinear resize-convolutions and blur-pooled downsampling (the fast presets' since the CUT benchmark).
+    ("mobile_resnet_generator", {"n_blocks": 3, "ngf": 8, "upsample": "bilinear", "downsample": "blur"}, 64),
+    ("resnet_generator", {"n_blocks": 2, "ngf": 8, "upsample": "bilinear", "downsample": "blur"}, 64),
+    ("unet_generator", {"num_downs": 7, "ngf": 8, "norm": "batch", "upsample": "bilinear"}, 128),
 ]
 
 
@@ -129,10 +133,13 @@ def test_receptive_radius_bounds_how_far_one_pixel_reaches(name, params, side):
     assert reach <= radius, (reach, radius)
 
 
-@pytest.mark.parametrize("arch", ["mobile_resnet_generator", "unet_generator"])
-def test_tiled_resize_generators_match_the_whole_image(arch):
-    params = ({"n_blocks": 3, "ngf": 8, "norm": "instance", "upsample": "resize"} if arch != "unet_generator"
-              else {"num_downs": 5, "ngf": 8, "norm": "batch", "use_dropout": True, "upsample": "resize"})
+@pytest.mark.parametrize(("arch", "resampling"), [
+    ("mobile_resnet_generator", {"upsample": "resize"}), ("unet_generator", {"upsample": "resize"}),
+    ("mobile_resnet_generator", {"upsample": "bilinear", "downsample": "blur"}),
+    ("unet_generator", {"upsample": "bilinear"})])
+def test_tiled_resize_generators_match_the_whole_image(arch, resampling):
+    params = ({"n_blocks": 3, "ngf": 8, "norm": "instance", **resampling} if arch != "unet_generator"
+              else {"num_downs": 5, "ngf": 8, "norm": "batch", "use_dropout": True, **resampling})
     g = make_generator(arch, params, 0)
     kind, role = ("pix2pix", "G") if arch == "unet_generator" else ("cyclegan", "G_A")
     roles = [role] if kind == "pix2pix" else ["G_A", "G_B"]

@@ -46,7 +46,8 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
         raise ValueError(f"unknown init_type {init_type!r} (use one of {', '.join(INIT_TYPES)})")
 
     def init_module(module: nn.Module) -> None:
-        if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
+        # Fixed weights (requires_grad off: a blur filter, :mod:`.downsample`) are part of the architecture.
+        if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)) and module.weight.requires_grad:
             if init_type == "normal":
                 nn.init.normal_(module.weight, 0.0, gain)
             elif init_type == "xavier":

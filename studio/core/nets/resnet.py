@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from .downsample import BlurPool, downsample_config
 from .norm_layers import NORMS, conv_bias, init_weights, norm_layer
 from .registry import Network, check_bool, check_choice, check_int, register
 from .upsample import resize_conv, resize_separable_conv, upsample_config
@@ -53,10 +54,10 @@ class ResnetBlock(nn.Module):
         return [*pad, nn.Conv2d(dim, dim, 3, padding=p, bias=conv_bias(norm))]
 
     @staticmethod
-    def resize_conv(in_nc: int, out_nc: int, padding_type: str, norm: str) -> nn.Module:
+    def resize_conv(in_nc: int, out_nc: int, padding_type: str, norm: str, upsample: str = "resize") -> nn.Module:
         """The generator's ×2 resize-convolution, made of this block's kind of conv."""
         pad, p = _padding(padding_type)
-        return resize_conv(in_nc, out_nc, conv_bias(norm), pad, p)
+        return resize_conv(in_nc, out_nc, conv_bias(norm), pad, p, upsample)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv_block(x)
@@ -79,9 +80,9 @@ class MobileResnetBlock(ResnetBlock):
         return [*pad, nn.Sequential(depthwise, norm_layer(norm, dim), pointwise)]
 
     @staticmethod
-    def resize_conv(in_nc: int, out_nc: int, padding_type: str, norm: str) -> nn.Module:
+    def resize_conv(in_nc: int, out_nc: int, padding_type: str, norm: str, upsample: str = "resize") -> nn.Module:
         pad, p = _padding(padding_type)
-        return resize_separable_conv(in_nc, out_nc, conv_bias(norm), pad, p, norm_layer(norm, in_nc))
+        return resize_separable_conv(in_nc, out_nc, conv_bias(norm), pad, p, norm_layer(norm, in_nc), upsample)
 
 
 @register("resnet_generator")
@@ -105,6 +106,7 @@ class ResnetGenerator(Network):
         n_blocks: int = 9,
         padding_type: str = "reflect",
         upsample: str = "transposed",
+        downsample: str = "strided",
     ):
         super().__init__()
         self.config = {
@@ -116,6 +118,7 @@ class ResnetGenerator(Network):
             "n_blocks": check_int("n_blocks", n_blocks, 0),
             "padding_type": check_choice("padding_type", padding_type, PADDINGS),
             **upsample_config(upsample),  # absent when "transposed": old cards stay equal to configs
+            **downsample_config(downsample),  # absent when "strided", likewise
         }
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
@@ -126,18 +129,20 @@ class ResnetGenerator(Network):
         ]
         for i in range(N_DOWNSAMPLING):
             c = ngf * 2**i
+            blur = downsample == "blur"  # conv at stride 1, then the blur-pool's stride 2
             layers += [
-                nn.Conv2d(c, c * 2, 3, stride=2, padding=1, bias=bias),
+                nn.Conv2d(c, c * 2, 3, stride=1 if blur else 2, padding=1, bias=bias),
                 norm_layer(norm, c * 2),
                 nn.ReLU(True),
+                *([BlurPool(c * 2)] if blur else []),
             ]
         dim = ngf * 2**N_DOWNSAMPLING
         layers += [self.block(dim, padding_type, norm, use_dropout) for _ in range(n_blocks)]
         for i in range(N_DOWNSAMPLING, 0, -1):
             c = ngf * 2**i
             up = (
-                self.block.resize_conv(c, c // 2, padding_type, norm)
-                if upsample == "resize"
+                self.block.resize_conv(c, c // 2, padding_type, norm, upsample)
+                if upsample != "transposed"
                 else nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)
             )
             layers += [
@@ -168,7 +173,8 @@ class ResnetGenerator(Network):
     def encoder_layers(self, count: int = 5) -> list[int]:
         """``count`` layers from the stem to the middle of the residual blocks, spaced as CUT spaces
         its default 0,4,8,12,16 in resnet_9blocks (and exactly those there)."""
-        last = STEM_LAYERS + 3 * N_DOWNSAMPLING + self.config["n_blocks"] * 2 // 3
+        per_downsampling = 4 if self.config.get("downsample") == "blur" else 3
+        last = STEM_LAYERS + per_downsampling * N_DOWNSAMPLING + self.config["n_blocks"] * 2 // 3
         return sorted({min(last, 4 * i) for i in range(count)})
 
 
@@ -193,5 +199,6 @@ class MobileResnetGenerator(ResnetGenerator):
         n_blocks: int = 9,
         padding_type: str = "reflect",
         upsample: str = "transposed",
+        downsample: str = "strided",
     ):
-        super().__init__(input_nc, output_nc, ngf, norm, use_dropout, n_blocks, padding_type, upsample)
+        super().__init__(input_nc, output_nc, ngf, norm, use_dropout, n_blocks, padding_type, upsample, downsample)

@@ -52,8 +52,8 @@ class UnetSkipConnectionBlock(nn.Module):
         up_nc = inner_nc if innermost else inner_nc * 2  # the others see their submodule's concatenation
         up_bias = True if outermost else bias  # the outermost has no norm after it
         upconv: nn.Module = (
-            resize_conv(up_nc, outer_nc, up_bias, [], 1)
-            if upsample == "resize"
+            resize_conv(up_nc, outer_nc, up_bias, [], 1, upsample)
+            if upsample != "transposed"
             else nn.ConvTranspose2d(up_nc, outer_nc, 4, stride=2, padding=1, bias=up_bias)
         )
         layers: list[nn.Module]

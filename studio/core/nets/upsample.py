@@ -6,14 +6,19 @@ pattern: the checkerboard (Odena, Dumoulin & Olah, "Deconvolution and Checkerboa
 Distill 2016). Resize-convolution separates the two jobs: a fixed ×2 resize, then a stride-1
 convolution that every output pixel sees the same way.
 
-The resize is **nearest neighbour**, not CUT's [1, 3, 3, 1] blur. Nearest is what Odena et al.
-recommend and measured; the 3×3 convolution after it can learn any smoothing the blur would
-impose; it is one ONNX ``Resize`` op that every runtime has; and it adds no fixed-weight layer for
-the tiling profile to model (its context is the following convolution's alone). Every output pixel
-then goes through the same kernel, so a flat region stays exactly flat, and a fresh network has no
-peak at the Nyquist frequencies (tests/test_upsample.py measures both layers at initialisation).
+Two resizes: ``"resize"``, nearest neighbour (what Odena et al. measured), and ``"bilinear"``
+(``align_corners=False``: exactly CUT's [1, 3, 3, 1] upsampling filter). Both are one ONNX
+``Resize`` op and read at most one neighbouring input pixel (the tiling profile's context). At
+initialisation neither has a Nyquist peak (tests/test_upsample.py), but a *trained* nearest
+resize-convolution can learn one back: nearest ×2 leaves each 2×2 block flat, and a 3×3 kernel
+after it sees even and odd output pixels straddle those blocks differently, which training is
+free to exploit. In ``benchmarks/unpaired_quality.py`` (2026-12-02, 12.5 min per model on one
+thread) nearest layers ended with 12× (CycleGAN), 49× (CUT) and 368× (FastCUT) the target's
+Nyquist share on the held-out photo, bilinear ones at about 0.2-2×: the bilinear filter has a
+double zero at Nyquist, so there is nothing left there to shape. The ``fast`` presets use
+``"bilinear"`` since; models saved with ``"resize"`` keep it.
 
-``UPSAMPLES`` names the two choices generators take as their ``upsample`` parameter. The default
+``UPSAMPLES`` names the choices generators take as their ``upsample`` parameter. The default
 is ``"transposed"``: every card saved without the parameter rebuilds the old layers exactly. Unlike
 the other parameters, ``upsample`` appears in a network's ``config`` only when it is not the
 default (:func:`upsample_config`), so a transposed-conv network's config, and so its card, is
@@ -29,7 +34,8 @@ from torch import nn
 
 from .registry import check_choice
 
-UPSAMPLES = ("transposed", "resize")
+UPSAMPLES = ("transposed", "resize", "bilinear")
+RESIZE_MODES = {"resize": "nearest", "bilinear": "bilinear"}  # the resize-convolutions' ×2 resize
 
 
 def upsample_config(upsample: str) -> dict[str, Any]:
@@ -38,18 +44,22 @@ def upsample_config(upsample: str) -> dict[str, Any]:
     return {} if upsample == UPSAMPLES[0] else {"upsample": upsample}
 
 
-def resize_2x() -> nn.Upsample:
-    """Nearest-neighbour ×2: a fixed resize with no weights (see the module docstring for why nearest)."""
-    return nn.Upsample(scale_factor=2, mode="nearest")
+def resize_2x(upsample: str = "resize") -> nn.Upsample:
+    """The fixed ×2 resize of ``upsample`` ("resize": nearest; "bilinear"): no weights."""
+    mode = RESIZE_MODES[upsample]
+    return nn.Upsample(scale_factor=2, mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
 
 
-def resize_conv(in_nc: int, out_nc: int, bias: bool, padding: list[nn.Module], conv_padding: int) -> nn.Sequential:
+def resize_conv(in_nc: int, out_nc: int, bias: bool, padding: list[nn.Module], conv_padding: int,
+                upsample: str = "resize") -> nn.Sequential:
     """Resize ×2, then ``padding`` layers and a stride-1 3×3 conv: the U-Net's and reference ResNet's form."""
-    return nn.Sequential(resize_2x(), *padding, nn.Conv2d(in_nc, out_nc, 3, padding=conv_padding, bias=bias))
+    return nn.Sequential(resize_2x(upsample), *padding,
+                         nn.Conv2d(in_nc, out_nc, 3, padding=conv_padding, bias=bias))
 
 
 def resize_separable_conv(
-    in_nc: int, out_nc: int, bias: bool, padding: list[nn.Module], conv_padding: int, norm: nn.Module
+    in_nc: int, out_nc: int, bias: bool, padding: list[nn.Module], conv_padding: int, norm: nn.Module,
+    upsample: str = "resize",
 ) -> nn.Sequential:
     """Resize ×2, then depthwise 3×3 + ``norm`` + pointwise 1×1: the mobile ResNet's blocks' form.
 
@@ -58,4 +68,4 @@ def resize_separable_conv(
     """
     depthwise = nn.Conv2d(in_nc, in_nc, 3, padding=conv_padding, groups=in_nc, bias=bias)
     pointwise = nn.Conv2d(in_nc, out_nc, 1, bias=bias)
-    return nn.Sequential(resize_2x(), *padding, depthwise, norm, pointwise)
+    return nn.Sequential(resize_2x(upsample), *padding, depthwise, norm, pointwise)

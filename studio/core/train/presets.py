@@ -3,10 +3,10 @@
 The ``reference`` preset reproduces the defaults of the reference pytorch-CycleGAN-and-pix2pix
 (train.py with --model cycle_gan / pix2pix). The ``fast`` preset is for people without a GPU: a
 depthwise-separable generator with a quarter of the channels (as GAN Compression's mobile
-ResNet), a lighter discriminator and 128-px crops; its generators upsample by resize-convolution
-(``upsample="resize"``, no checkerboard: :mod:`studio.core.nets.upsample`). Models saved before
-that have no ``upsample`` in their cards and rebuild the transposed convolutions they were trained
-with. The latent models have their own sizes.
+ResNet), a lighter discriminator and 128-px crops; its generators upsample by bilinear
+resize-convolution (``upsample="bilinear"``: :mod:`studio.core.nets.upsample` says why not
+nearest). Models saved before that keep what their cards say: no ``upsample`` (the transposed
+convolutions they were trained with) or ``"resize"`` (nearest). The latent models have their own sizes.
 
 :func:`run_config` is what ``studio train`` and the Train panel both call: kind, preset, options
 and the model to fine-tune from in; a validated :class:`TrainConfig` (or one clear error) out.
@@ -36,7 +36,7 @@ def _cyclegan(fast: bool, size: int | None) -> dict[str, Any]:
             load_size=143, crop_size=128, gan_mode="lsgan", pool_size=50,
             # Six blocks, as the reference uses for 128-px models; depthwise-separable, a quarter of the channels.
             generator={"arch": "mobile_resnet_generator",
-                       "params": {"n_blocks": 6, "ngf": 16, "norm": "instance", "upsample": "resize"}},
+                       "params": {"n_blocks": 6, "ngf": 16, "norm": "instance", "upsample": "bilinear"}},
             # A lighter discriminator too: half width.
             discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 3, "ndf": 32, "norm": "instance"}},
         )
@@ -50,10 +50,13 @@ def _cyclegan(fast: bool, size: int | None) -> dict[str, Any]:
 def _cut(fast: bool, size: int | None) -> dict[str, Any]:
     """CUT's own defaults (its train options and cut_model.py): the generator and discriminator
     of CycleGAN without the history pool, and 200 + 200 epochs; :data:`.cut.VARIANTS` adds the
-    variant's. The reference ResNet here is the pix2pix/CycleGAN one (CUT's --no_antialias
-    --no_antialias_up layers): CUT's blur-pooled layers are not built."""
+    variant's. Its generators are antialiased as CUT's are by default: blur-pooled downsampling
+    (:mod:`studio.core.nets.downsample`) and bilinear ×2 then a stride-1 conv for upsampling
+    (CUT's [1, 3, 3, 1] upsampling filter is bilinear interpolation)."""
     fields = _cyclegan(fast, size)
-    fields.update(pool_size=0, lambda_identity=0.0)
+    generator = fields["generator"]
+    fields.update(pool_size=0, lambda_identity=0.0, generator={
+        **generator, "params": {**generator["params"], "upsample": "bilinear", "downsample": "blur"}})
     if not fast:
         fields.update(n_epochs=200, n_epochs_decay=200)
     return fields
@@ -71,7 +74,7 @@ def _pix2pix(fast: bool, size: int | None) -> dict[str, Any]:
         base.update(load_size=143, crop_size=128,
                     generator={"arch": "unet_generator",
                                "params": {"num_downs": 7, "ngf": 16, "norm": "batch", "use_dropout": True,
-                                          "upsample": "resize"}},
+                                          "upsample": "bilinear"}},
                     discriminator={"arch": "patchgan_discriminator", "params": {"n_layers": 3, "ndf": 16, "norm": "batch"}})
     return base
 
