@@ -26,13 +26,20 @@ def trainer_class(kind: str) -> type[Trainer]:
         raise StudioError(f"unknown model kind {kind!r} for training (known: {', '.join(KINDS)})") from None
 
 
+def check_variant(kind: str, variant: str) -> None:
+    """Raise a one-line StudioError unless ``variant`` is one of ``kind``'s ("" for a kind with none)."""
+    variants = trainer_class(kind).variants
+    if variant not in (variants or ("",)):
+        known = f"known: {', '.join(variants)}" if variants else "it has none"
+        raise StudioError(f"unknown variant {variant!r} for {kind} ({known})")
+
+
 def validate(config: TrainConfig) -> TrainConfig:
     """The config's own checks, then its kind's (the data it needs)."""
     trainer = trainer_class(config.kind)
     config.validate()
     if config.augment and not trainer.discriminator_roles:
         raise StudioError(f"--augment is for the GAN kinds: a {config.kind} model has no discriminator to augment for")
-    if config.variant not in (trainer.variants or ("",)):
-        raise StudioError(f"unknown variant {config.variant!r} for {config.kind}")
+    check_variant(config.kind, config.variant)
     trainer.check_data(config)
     return config

@@ -123,9 +123,7 @@ def preset(kind: str, name: str, preset_name: str = "reference", **overrides: An
     base: dict[str, Any] = {"kind": kind, "name": name, "preset": preset_name,
                             **KIND_PRESETS[kind](preset_name == "fast", crop)}
     variant = overrides.pop("variant", None) or next(iter(trainer.variants), "")
-    if variant and variant not in trainer.variants:
-        known = f"known: {', '.join(trainer.variants)}" if trainer.variants else "it has none"
-        raise StudioError(f"unknown variant {variant!r} for {kind} ({known})")
+    kinds.check_variant(kind, variant)  # before its fields are looked up
     base.update(variant=variant, **trainer.variant_fields(variant))
     base.update({k: v for k, v in overrides.items() if v is not None})
     if crop and "load_size" not in overrides and kind not in LATENT_SIZED:
