@@ -76,6 +76,7 @@ def publish(run: Run, store: ModelStore, final_losses: dict[str, float]) -> Mode
         domains=domains(config, trainer.one_domain),
         image_size=config.crop_size,
         description=f"Trained in Studio with the {config.preset} preset"
+                    + (f" as {config.variant}" if config.variant else "")
                     + (f", the discriminators seeing DiffAugment ({config.augment})." if config.augment else "."),
         provenance={
             "source": "training",
