@@ -205,9 +205,10 @@ def baseline_rows(root: Path) -> dict[str, dict[str, Any]]:
 # -- one contender, in a child process ----------------------------------------------------------
 
 def contender_config(contender: str, root: Path, size: int, seed: int, upsample: str | None = None,
-                     downsample: str | None = None) -> Any:
+                     downsample: str | None = None, fields: dict[str, Any] | None = None) -> Any:
     """The contender's config at the fast preset; ``upsample`` and ``downsample`` replace its generator's
-    resampling layers (:mod:`studio.core.nets.upsample`, :mod:`studio.core.nets.downsample`)."""
+    resampling layers (:mod:`studio.core.nets.upsample`, :mod:`studio.core.nets.downsample`), ``fields``
+    are further TrainConfig fields (``--set``)."""
     from studio.core.train.presets import preset
 
     name, _, aug = contender.partition("+")
@@ -216,7 +217,7 @@ def contender_config(contender: str, root: Path, size: int, seed: int, upsample:
     kind = "cyclegan" if name == "cyclegan" else "cut"
     variant = {"variant": name} if kind == "cut" else {}
     config = preset(kind, contender, "fast", dir_a=str(root / "A"), dir_b=str(root / "B"), crop_size=size,
-                    workers=0, augment=AUGMENT if aug else "", seed=seed, **variant)
+                    workers=0, augment=AUGMENT if aug else "", seed=seed, **variant, **(fields or {}))
     chosen = {key: value for key, value in (("upsample", upsample), ("downsample", downsample)) if value}
     config.generator = {**config.generator, "params": {**config.generator["params"], **chosen}}
     return config
@@ -279,7 +280,7 @@ def run_child(args: dict[str, Any]) -> None:
     torch.set_num_threads(1)
     root, out = Path(args["root"]), Path(args["out"])
     config = contender_config(args["contender"], root, args["size"], args["seed"], args.get("upsample"),
-                              args.get("downsample"))
+                              args.get("downsample"), args.get("fields"))
     trainer, steps, seconds_per_step = train(config, args["minutes"] * 60.0, args.get("max_steps"))
     role = "G_A" if config.kind == "cyclegan" else "G"  # the A -> B generator
 
@@ -359,6 +360,20 @@ def markdown_table(rows: dict[str, dict[str, Any]], kid_space: str) -> str:
     return "\n".join(lines)
 
 
+def config_fields(items: list[str]) -> dict[str, Any]:
+    """``--set FIELD=JSON`` items as TrainConfig fields (a bare word that is not JSON is a string)."""
+    fields: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set wants FIELD=VALUE, got {item!r}")
+        try:
+            fields[key] = json.loads(text)
+        except json.JSONDecodeError:
+            fields[key] = text
+    return fields
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--style", choices=STYLES, default="colour")
@@ -374,6 +389,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="the generators' upsampling layers (default: the fast preset's)")
     parser.add_argument("--downsample", choices=["strided", "blur"], default=None,
                         help="the generators' downsampling layers (default: the fast preset's)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", dest="fields",
+                        help="a TrainConfig field for every contender, e.g. nce_layers=[4,8,12,16] (repeatable)")
     parser.add_argument("--out", default=None, help="folder for the PNGs, logs and results.json (default: a temp one)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -397,13 +414,14 @@ def main(argv: list[str] | None = None) -> None:
         rows = baseline_rows(root)
         common = {"root": str(root), "out": str(out), "size": opts.size, "minutes": opts.minutes, "seed": opts.seed,
                   "max_steps": opts.max_steps, "upsample": opts.upsample,
-                  "downsample": opts.downsample}
+                  "downsample": opts.downsample, "fields": config_fields(opts.fields)}
         rows.update(run_contenders(contenders, common, out, max(1, opts.jobs)))
     kid_space = feature_space().name
     setting = (f"style {opts.style}, {opts.crops} crops a domain at {opts.size} px, {opts.minutes:g} min a "
                f"contender, one thread each, held out: {opts.held_out_crops} crops of coffee + the whole photo"
                + "".join(f", {key} {value}" for key, value in (("upsample", opts.upsample),
-                                                                ("downsample", opts.downsample)) if value))
+                                                                ("downsample", opts.downsample)) if value)
+               + "".join(f", {item}" for item in opts.fields))
     print(f"\n{setting}\n")
     print(markdown_table(rows, "Inception" if "Inception" in kid_space else "pixel"))
     results = {"setting": vars(opts) | {"kid_features": kid_space}, "rows": rows}

@@ -81,6 +81,7 @@ def test_generator_features_are_its_own_layers_outputs():
     small = nets.build("mobile_resnet_generator", {"n_blocks": 6, "ngf": 8, "upsample": "resize"})
     layers = small.encoder_layers()
     assert layers == [0, 4, 8, 12, 14]
+    assert small.encoder_layers(pixels=False) == [4, 8, 12, 14]  # the fast preset's: no raw pixels
     x = torch.randn(1, 3, 32, 32)
     feats = small.features(x, layers)
     expect, h = [], x
@@ -108,6 +109,7 @@ def test_presets_and_variants_are_cuts_defaults():
     assert (fast.generator["params"]["upsample"], fast.generator["params"]["downsample"]) == ("bilinear", "blur")
     assert (cut.generator["params"]["upsample"], cut.generator["params"]["downsample"]) == ("bilinear", "blur")
     assert fast.crop_size == 128 and set(VARIANTS) == {"cut", "fastcut"}
+    assert cut.nce_pixels and not fast.nce_pixels  # the fast preset compares features, not raw pixels
     with pytest.raises(StudioError, match="unknown variant 'fast' for cut"):
         preset("cut", "x", dir_a="a", dir_b="b", variant="fast")
     with pytest.raises(StudioError, match="for cyclegan .it has none"):
@@ -126,9 +128,11 @@ def test_the_cli_knows_every_trainable_kind_and_the_cut_options(tmp_path):
 
     assert set(TRAIN_KINDS) == set(KINDS)
     args = build_parser().parse_args(["train", "cut", "--a", "a", "--b", "b", "--variant", "fastcut",
-                                      "--lambda-nce", "2", "--num-patches", "64"])
+                                      "--lambda-nce", "2", "--num-patches", "64", "--nce-pixels"])
     options = train_options(args)
     assert (options["variant"], options["lambda_nce"], options["num_patches"]) == ("fastcut", 2.0, 64)
+    assert run_config("cut", "x", "fast", options).nce_pixels  # CUT's own layers again, on the fast preset
+    assert train_options(build_parser().parse_args(["train", "cut", "--a", "a", "--b", "b"]))["nce_pixels"] is None
 
 
 # -- a trained CUT model through the studio --------------------------------------------------------
@@ -234,3 +238,6 @@ def test_sigkill_during_fastcut_training_then_resume_reaches_the_planned_steps(t
     kill_then_resume(cmd, "killed", studio_home, 120, {**os.environ, "STUDIO_HOME": str(studio_home)})
     info = ModelStore().get("killed")
     assert info.card["provenance"]["steps"] == 120 and info.card["provenance"]["config"]["variant"] == "fastcut"
+    assert info.card["provenance"]["config"]["nce_pixels"] is False  # the fast preset's layers: features only
+    head = torch.load(studio_home / "runs" / "killed" / "checkpoint.pt", weights_only=False)["trainer"]["nets"]["F"]
+    assert {key.split(".")[1] for key in head} == {"0", "1", "2", "3"}  # four layers, not CUT's five

@@ -52,6 +52,9 @@ def register(sub: Any) -> None:
                         "flip equivariance; about twice as fast)")
     p.add_argument("--lambda-nce", type=float, help="CUT: PatchNCE weight (cut 1, fastcut 10)")
     p.add_argument("--num-patches", type=int, help="CUT: patches compared per layer and image (256)")
+    p.add_argument("--nce-pixels", action=argparse.BooleanOptionalAction, default=None,
+                   help="CUT: PatchNCE also on the raw pixels, as CUT's paper does (reference preset: on; fast: off, "
+                        "which lets colours change more freely)")
     aug = p.add_mutually_exclusive_group()
     aug.add_argument("--augment", metavar="POLICY",
                      help="GANs: DiffAugment of what the discriminators see, a comma list of color, translation, "
@@ -110,6 +113,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed, "workers": args.workers, "epochs": args.epochs, "n_epochs": args.n_epochs,
         "n_epochs_decay": args.n_epochs_decay, "augment": "" if args.no_augment else args.augment,
         "variant": args.variant, "lambda_nce": args.lambda_nce, "num_patches": args.num_patches,
+        "nce_pixels": args.nce_pixels,
     }
     if args.lambda_cycle is not None:
         options["lambda_a"] = options["lambda_b"] = args.lambda_cycle

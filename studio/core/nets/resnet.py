@@ -170,12 +170,13 @@ class ResnetGenerator(Network):
                     break
         return found
 
-    def encoder_layers(self, count: int = 5) -> list[int]:
+    def encoder_layers(self, count: int = 5, pixels: bool = True) -> list[int]:
         """``count`` layers from the stem to the middle of the residual blocks, spaced as CUT spaces
-        its default 0,4,8,12,16 in resnet_9blocks (and exactly those there)."""
+        its default 0,4,8,12,16 in resnet_9blocks (and exactly those there). ``pixels`` False leaves
+        out layer 0, the padded input itself."""
         per_downsampling = 4 if self.config.get("downsample") == "blur" else 3
         last = STEM_LAYERS + per_downsampling * N_DOWNSAMPLING + self.config["n_blocks"] * 2 // 3
-        return sorted({min(last, 4 * i) for i in range(count)})
+        return sorted({min(last, 4 * i) for i in range(count)} - (set() if pixels else {0}))
 
 
 @register("mobile_resnet_generator")

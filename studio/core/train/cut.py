@@ -48,13 +48,13 @@ class CUTTrainer(Trainer):
     discriminator_roles = ("D",)
     variants = tuple(VARIANTS)
     variant_titles = {"cut": "CUT — the better results", "fastcut": "FastCUT — faster, rougher"}
-    card_config_keys = ("augment", "variant", "lambda_nce", "nce_idt", "nce_layers", "nce_t", "num_patches",
-                        "flip_equivariance")
+    card_config_keys = ("augment", "variant", "lambda_nce", "nce_idt", "nce_layers", "nce_pixels", "nce_t",
+                        "num_patches", "flip_equivariance")
 
     def __init__(self, config: TrainConfig, device: torch.device):
         super().__init__(config, device)
         g = cast(nets.ResnetGenerator, self.nets["G"])
-        self.layers = list(config.nce_layers) or g.encoder_layers()
+        self.layers = list(config.nce_layers) or g.encoder_layers(pixels=config.nce_pixels)
         with torch.no_grad():
             probe = torch.zeros(1, g.config["input_nc"], 4 * g.size_multiple, 4 * g.size_multiple, device=device)
             widths = [feature.shape[1] for feature in g.features(probe, self.layers)]
