@@ -411,7 +411,7 @@ def run_self_test(out_dir: Path) -> int:
         if test.step("models", test.models):
             test.step("translate paired", lambda: test.translate("translate_paired", first, None, "wipe",
                                                                  "1-translate-paired"))
-            test.step("translate unpaired", lambda: test.translate("translate_unpaired", second, "b2a", "side",
+            test.step("translate unpaired", lambda: test.translate("translate_unpaired", second, "a2b", "side",
                                                                    "2-translate-unpaired"))
             test.step("save result", lambda: test.save("translate_unpaired"))
         trained = test.step("train", lambda: test.train(photos))
