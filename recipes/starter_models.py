@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ class Recipe:
     limits: str
     overrides: dict[str, Any] = field(default_factory=dict)
     eval_folders: tuple[str, str | None] = ("", None)
-    style: str = ""  # the starter_data filter a translator learned (its checkerboard target)
+    style: Callable[[np.ndarray], np.ndarray] | None = None  # the filter a translator learned (its checkerboard target)
     seed: int = 0  # the training run's seed (the data's is fixed)
 
 
@@ -83,7 +84,7 @@ RECIPES = [
         overrides={**CROPS_128,
                    "discriminator": {"arch": "patchgan_discriminator",
                                      "params": {"n_layers": 3, "ndf": 32, "norm": "batch"}}},
-        eval_folders=("held_out_photos", "held_out_sketch"), style="pencil_sketch", seed=1,
+        eval_folders=("held_out_photos", "held_out_sketch"), style=starter_data.pencil_sketch, seed=1,
     ),
     Recipe(
         name="photo to poster", kind="cyclegan", preset="fast",
@@ -96,7 +97,7 @@ RECIPES = [
                "areas keep a fine checkerboard texture that 5000 steps of the light generator did not remove. "
                "Colours of scenes unlike the training photos (green landscapes, night shots) may drift.",
         overrides=CROPS_128,
-        eval_folders=("held_out_photos", "held_out_poster"), style="poster",
+        eval_folders=("held_out_photos", "held_out_poster"), style=starter_data.poster,
     ),
     Recipe(
         name="faces vae", kind="vae", preset="reference",
@@ -152,17 +153,17 @@ def checkerboard(recipe: Recipe, loaded: LoadedModel, device: str | None) -> dic
     """A translator's checkerboard index on the whole held-out photo: its A→B output's share of
     spectral power at the Nyquist frequencies over that of the style it learned applied to the same
     photo (``studio.core.evaluate.checkerboard``; ≤ 1.5: no checkerboard)."""
-    if not recipe.style:
+    if recipe.style is None:
         return None
     from studio.core.evaluate.checkerboard import checkerboard_index
     from studio.core.translate import Translator
 
     rgb = starter_data.colour_photos()[starter_data.HELD_OUT]
-    target = getattr(starter_data, recipe.style)(rgb).astype(np.float64) / 255.0
+    target = recipe.style(rgb).astype(np.float64) / 255.0
     output = Translator(loaded, "a2b", device=device).translate_array(rgb.astype(np.float32) / 255.0)
     height, width = rgb.shape[:2]
     return {"index": round(checkerboard_index(output, target), 2),
-            "photo": f"{starter_data.HELD_OUT} (held out), {width}×{height}", "target": recipe.style.replace("_", " ")}
+            "photo": f"{starter_data.HELD_OUT} (held out), {width}×{height}", "target": recipe.style.__name__.replace("_", " ")}
 
 
 def half_precision_psnr(loaded: LoadedModel, data: dict[str, Path]) -> float:
