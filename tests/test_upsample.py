@@ -31,12 +31,16 @@ FAST = {
     "mobile_resnet_generator": {"n_blocks": 6, "ngf": 16, "norm": "instance"},
     "unet_generator": {"num_downs": 7, "ngf": 16, "norm": "batch", "use_dropout": True},
 }
-# The starter models' translations of the coffee photo (150x100) as the code at git HEAD (5cc8f99)
-# made them, before the upsample parameter existed: sha256 of the float32 output array.
+# The transposed-convolution poster starter's translations of the coffee photo (150x100) as the code at
+# git HEAD (5cc8f99) made them, before the upsample parameter existed: sha256 of the float32 output array.
+# Two fingerprints each: the same unchanged model and code give other low bits on this project's second
+# kind of machine (AMD EPYC, Pillow 13, recorded 2026-12-02 at d81ab77, before any change of this stop).
+# The sketch starter was retrained with bilinear layers (issue 16), so its old fingerprint has no model left.
 HEAD_OUTPUTS = {
-    ("photo to poster", "a2b"): "bd2eefcc91a5a449b0f0850749df6c9763221d75c0e66a18f55354eed2cff15a",
-    ("photo to poster", "b2a"): "a667f1b86856618fb2abcfba1fae9e819415bc8b2949ac9ce64871e28c2c040b",
-    ("photo to sketch", "a2b"): "45bdff2c65e616da937deb858da8e80d2eaff667e21a451e289972feb1867f50",
+    ("photo to poster", "a2b"): {"bd2eefcc91a5a449b0f0850749df6c9763221d75c0e66a18f55354eed2cff15a",
+                                 "91b743ae9fd6bd1e1e4404dc5ad6820a167fe5b6a788e27d65a0480b85a8a1cc"},
+    ("photo to poster", "b2a"): {"a667f1b86856618fb2abcfba1fae9e819415bc8b2949ac9ce64871e28c2c040b",
+                                 "9a6dbbf891fcf946cc731377b219f41234be04f9e1cffd3733b9001d9a13608f"},
 }
 
 
@@ -164,7 +168,7 @@ def test_starter_models_translate_bit_identically_to_before(name, direction, tmp
         assert nets.build(spec["arch"], spec["params"]).config == spec["params"]
     out = Translator(store.load(info), direction, device="cpu").translate_array(photo("coffee", (150, 100)))
     assert out.dtype == np.float32
-    assert hashlib.sha256(out.tobytes()).hexdigest() == HEAD_OUTPUTS[(name, direction)]
+    assert hashlib.sha256(out.tobytes()).hexdigest() in HEAD_OUTPUTS[(name, direction)]
 
 
 def save_resize_cyclegan(name: str) -> str:
