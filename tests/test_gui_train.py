@@ -202,3 +202,40 @@ def test_a_fastcut_run_from_the_panel_translates_one_way_in_the_unpaired_panel(w
     assert not unpaired.direction_combo.isVisibleTo(unpaired) and unpaired.chooser.current_direction() == "a2b"
     assert "→" in unpaired.chooser.model_hint.text() and "↔" not in unpaired.chooser.model_hint.text()
     screenshot(window, "gui-translate-cut")
+
+
+def test_a_fast_copy_from_the_models_panel_trains_in_the_train_panel(window, qtbot, tmp_path):
+    from helpers import save_cyclegan
+    from train_helpers import crops
+
+    from studio.core.images import write_image
+
+    save_cyclegan("teacher")
+    for k, img in enumerate(crops("astronaut", 3, size=48) + crops("coffee", 3, size=40)):
+        write_image(tmp_path / "photos" / f"p{k}.png", img)
+    window.ctx.store.refresh()
+    models = window.show_panel("models")
+    assert models.select("teacher") and models.fast_copy_button.isEnabled()
+    models.fast_copy_button.click()
+    panel = window.current_panel()
+    form = panel.form
+    assert panel.key == "train" and form.current_kind() == "distill"
+    assert (form.teacher.currentData(), form.direction.currentData()) == ("teacher", "a2b")
+    assert form.direction.currentText() == "photo → painting" and form.direction.count() == 2
+    assert form.teacher.isVisibleTo(form) and not form.folder_b.isVisibleTo(form) and not form.variant.isVisibleTo(form)
+    assert form.preset.currentData() == "fast" and form.run_name() == "teacher fast"
+    assert any("Choose the folder: Photos" in p for p in form.problems())
+    form.set_folders(tmp_path / "photos")
+    form.size.setValue(32)
+    form.steps.setValue(4)
+    form.preview_every.setValue(2)
+    wait_scanned(qtbot, form, ("A",))
+    assert form.problems() == []
+    assert {k: form.options()[k] for k in ("teacher", "direction")} == {"teacher": "teacher", "direction": "a2b"}
+    with qtbot.waitSignal(panel.run_finished, timeout=90_000) as finished:
+        panel.start()
+    assert finished.args[0]["model"] == "teacher fast"
+    card = ModelStore().get("teacher fast").card
+    assert card["kind"] == "cyclegan" and card["provenance"]["teacher"]["name"] == "teacher"
+    assert "photo, teacher, student" in panel.preview_caption.text()
+    screenshot(window, "gui-train-fast-copy")

@@ -15,8 +15,8 @@ from studio.core.jobs import Event, Log, Losses, Progress
 
 from .progress import render
 
-# studio.core.train.kinds.KINDS, spelled out so that parsing the command line does not import torch
-# (tests/test_cli.py checks that the two agree).
+# studio.core.train.kinds.KINDS but distill (`studio distill`), spelled out so that parsing the command
+# line does not import torch (tests/test_cut.py checks that the two agree).
 TRAIN_KINDS = ("cyclegan", "cut", "pix2pix", "vae", "flow")
 
 
@@ -39,6 +39,8 @@ def register(sub: Any) -> None:
     p.add_argument("--n-epochs", type=int, help="epochs at the initial learning rate (reference: 100)")
     p.add_argument("--n-epochs-decay", type=int, help="epochs of linear decay (reference: 100)")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (the schedule is fitted to it)")
+    p.add_argument("--minutes", type=float,
+                   help="a budget of training time: the steps (and the schedule) are fitted to it after the first few")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="learning rate (2e-4; 5e-5 when fine-tuning)")
     p.add_argument("--gan-mode", choices=["lsgan", "vanilla", "wgangp"])
@@ -71,6 +73,36 @@ def register(sub: Any) -> None:
     p.add_argument("--workers", type=int, help="data-loading worker processes (default: automatic)")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("distill", help="make a fast copy of a translator: a light model trained on your photos "
+                                       "to reproduce it")
+    p.add_argument("model", help="the translator to copy (the teacher), by name")
+    p.add_argument("--photos", metavar="DIR", required=True,
+                   help="a folder of your photos (searched recursively); a tenth is held out to measure the copy")
+    p.add_argument("--name", required=True, help="name of the run and of the fast copy")
+    p.add_argument("--direction", default="a2b", choices=["a2b", "b2a"], help="the teacher's direction to copy")
+    p.add_argument("--preset", default="fast", choices=["fast", "reference"],
+                   help="fast: the light generator (default); reference: a reference-size ResNet")
+    p.add_argument("--size", type=int, help="training crop size (fast 128)")
+    p.add_argument("--short-side", type=int, metavar="PX",
+                   help="photos are brought down to this short side for the teacher (fast 286, reference 512)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--max-steps", type=int, help="stop after this many steps")
+    budget.add_argument("--minutes", type=float, help="a budget of training time (the steps are fitted to it)")
+    p.add_argument("--from", dest="from_model", metavar="STUDENT", help="go on training an earlier copy")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="learning rate (1e-3)")
+    p.add_argument("--lambda-l1", type=float, help="weight of the L1 to the teacher's output (1)")
+    p.add_argument("--lambda-ssim", type=float, help="weight of 1 - SSIM to the teacher's output")
+    p.add_argument("--lambda-feat", type=float,
+                   help="weight of the L1 between the teacher's own encoder features of both outputs (ResNet teachers)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--checkpoint-every", type=int, metavar="STEPS")
+    p.add_argument("--preview-every", type=int, metavar="STEPS")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--workers", type=int, help="data-loading worker processes (default: automatic)")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_distill)
 
     runs = sub.add_parser("runs", help="training runs: list and inspect")
     rsub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
@@ -106,7 +138,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
 
     options: dict[str, Any] = {
         "dir_a": folder(args.a or args.images), "dir_b": folder(args.b), "pairs": folder(args.pairs), "crop_size": args.size,
-        "load_size": args.load_size, "preprocess": args.preprocess, "max_steps": args.max_steps,
+        "load_size": args.load_size, "preprocess": args.preprocess, "max_steps": args.max_steps, "minutes": args.minutes,
         "checkpoint_every": args.checkpoint_every, "preview_every": args.preview_every,
         "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
         "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size, "beta": args.beta,
@@ -144,6 +176,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     if summary.get("model"):
         print(f"trained {summary['step']} steps; model {summary['model']!r} is in the store", file=sys.stderr)
+    return 0
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from studio.core.train.job import train_job
+    from studio.core.train.presets import run_config
+
+    options = {
+        "teacher": args.model, "direction": args.direction, "dir_a": str(Path(args.photos).expanduser().resolve()),
+        "crop_size": args.size, "load_size": args.short_side, "max_steps": args.max_steps, "minutes": args.minutes,
+        "batch_size": args.batch_size, "lr": args.lr, "lambda_l1": args.lambda_l1, "lambda_ssim": args.lambda_ssim,
+        "lambda_feat": args.lambda_feat, "seed": args.seed, "checkpoint_every": args.checkpoint_every,
+        "preview_every": args.preview_every, "device": args.device, "workers": args.workers,
+    }
+    config = run_config("distill", args.name, args.preset, options, base_model=args.from_model)
+    summary = render(_train_events(train_job(config), args.quiet), quiet=args.quiet)
+    if summary.get("cancelled"):
+        print(f"stopped at step {summary['step']}; resume with: studio train --resume {summary['run']}", file=sys.stderr)
+        return 1
+    if summary.get("model"):
+        print(f"trained {summary['step']} steps; the fast copy {summary['model']!r} is in the store", file=sys.stderr)
     return 0
 
 

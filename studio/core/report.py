@@ -96,7 +96,8 @@ def columns(rows: list[tuple[str, ...]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-KIND_LABELS = {"cyclegan": "CycleGAN", "cut": "CUT", "pix2pix": "pix2pix", "vae": "VAE", "flow": "Flow"}
+KIND_LABELS = {"cyclegan": "CycleGAN", "cut": "CUT", "pix2pix": "pix2pix", "vae": "VAE", "flow": "Flow",
+               "distill": "fast copy"}
 
 
 def kind_label(kind: str) -> str:

@@ -81,19 +81,26 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
         a, b = a[..., None], b[..., None]
     if min(a.shape[:2]) < 2 * SSIM_RADIUS + 1:
         raise ValueError(f"SSIM needs images of at least {2 * SSIM_RADIUS + 1} pixels a side, got {a.shape[:2]}")
-    x = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[:, None]  # (C, 1, H, W)
-    y = torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1)))[:, None]
-    g = _gaussian_window()
+    x = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]  # (1, C, H, W)
+    y = torch.from_numpy(np.ascontiguousarray(b.transpose(2, 0, 1)))[None]
+    return float(ssim_batch(x, y, data_range).mean())
+
+
+def ssim_batch(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """:func:`ssim` of each image of two (N, C, H, W) batches, differentiably: (N,) in the tensors'
+    dtype and device (a training loss uses it; ``data_range`` 2 for images in [-1, 1])."""
+    n, c = x.shape[:2]
+    g = _gaussian_window().to(x.device, x.dtype)
 
     def blur(t: torch.Tensor) -> torch.Tensor:
-        t = F.conv2d(t, g.view(1, 1, -1, 1))
+        t = F.conv2d(t.reshape(n * c, 1, *t.shape[2:]), g.view(1, 1, -1, 1))
         return F.conv2d(t, g.view(1, 1, 1, -1))
 
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return float(s.mean())
+    return s.reshape(n, -1).mean(1)
 
 
 # -- distribution metrics -------------------------------------------------------------------------

@@ -56,6 +56,11 @@ class TrainConfig:
     patch_nc: int = 256  # width of the projection head
     flip_equivariance: bool = False  # FastCUT: the input flipped half the time, the output's features flipped back
     augment: str = ""  # DiffAugment policy for the discriminators: "" none, else "color,translation,cutout"
+    # distillation (a fast copy): the teacher, a translator in the store, and the student's losses
+    teacher: str | None = None
+    direction: str = "a2b"  # the teacher's direction the student copies
+    lambda_ssim: float = 0.0  # weight of 1 - SSIM(student, teacher)
+    lambda_feat: float = 0.0  # weight of the L1 between the teacher's encoder features of both outputs
     # optimisation and schedule
     lr: float = 2e-4
     beta1: float = 0.5
@@ -64,6 +69,7 @@ class TrainConfig:
     n_epochs: int = 100  # epochs at the initial learning rate
     n_epochs_decay: int = 100  # epochs of linear decay to zero
     max_steps: int | None = None  # stop after this many steps; the schedule is fitted to it
+    minutes: float | None = None  # a budget of training time: the steps are fitted to it after a few (hooks.TimeBudget)
     seed: int = 0
     # fine-tuning
     from_model: str | None = None
@@ -89,6 +95,8 @@ class TrainConfig:
             raise StudioError(f"--beta must be ≥ 0, got {self.beta}")
         if self.max_steps is not None and self.max_steps < 1:
             raise StudioError("--max-steps must be at least 1")
+        if self.minutes is not None and not self.minutes > 0:
+            raise StudioError(f"--minutes must be more than 0, got {self.minutes}")
         self.augment = normalise_policy(self.augment)
         return self
 

@@ -21,6 +21,7 @@ checkpoint, so a resumed run draws what it would have drawn.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -77,7 +78,7 @@ class CUTTrainer(Trainer):
             raise StudioError("--num-patches and the head width must be ≥ 1, the NCE temperature > 0")
 
     @classmethod
-    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess) -> Any:
+    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess, folder: Path | None = None) -> Any:
         return data.unpaired(cast(str, config.dir_a), cast(str, config.dir_b), preprocess, seed=config.seed)
 
     def nce(self, source: torch.Tensor, output: torch.Tensor, flipped: bool) -> torch.Tensor:

@@ -6,6 +6,7 @@ G_A: A→B, G_B: B→A, D_A judges B images, D_B judges A images; adversarial + 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -39,7 +40,7 @@ class CycleGANTrainer(Trainer):
             raise StudioError("CycleGAN training needs two folders: --a DIR --b DIR")
 
     @classmethod
-    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess) -> Any:
+    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess, folder: Path | None = None) -> Any:
         return data.unpaired(cast(str, config.dir_a), cast(str, config.dir_b), preprocess, seed=config.seed)  # both given
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:

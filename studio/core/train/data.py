@@ -232,6 +232,7 @@ class PairedDataset(_TrainingSet):
                  cache_budget: int, unmatched: list[tuple[Path, str]] | None = None) -> None:
         super().__init__(scans, preprocess, seed)
         self.groups = groups  # (path_a, path_b), or (path_ab,) for side-by-side images
+        self.held_out: PairedDataset | None = None  # pairs kept for the card's figures (fast copies)
         self.side_by_side = len(scans) == 1
         self.unmatched = unmatched or []
         sizes = [scans[0].sizes[group[0]] for group in groups]
@@ -267,9 +268,10 @@ class PairedDataset(_TrainingSet):
         return super()._skipped() + [(str(path), reason) for path, reason in self.unmatched]
 
     def _counts(self) -> dict[str, int]:
+        held = {} if self.held_out is None else {"held_out": len(self.held_out)}
         if self.side_by_side:
-            return {"A": len(self.groups), "B": len(self.groups), "pairs": len(self.groups)}
-        return {**super()._counts(), "pairs": len(self.groups)}
+            return {"A": len(self.groups), "B": len(self.groups), "pairs": len(self.groups), **held}
+        return {**super()._counts(), "pairs": len(self.groups), **held}
 
     def _sides(self) -> list[str]:
         return ["AB"] if self.side_by_side else ["A", "B"]

@@ -65,3 +65,12 @@ def all_agree(world: World, flag: bool, device: torch.device) -> bool:
     t = torch.tensor([1 if flag else 0], device=device if device.type == "cuda" else "cpu")
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def largest(world: World, value: float, device: torch.device) -> float:
+    """The largest of every rank's ``value`` (the same on every rank)."""
+    if not world.distributed:
+        return value
+    t = torch.tensor([float(value)], dtype=torch.float64, device=device if device.type == "cuda" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return float(t.item())

@@ -16,7 +16,8 @@ from studio.core.fileio import atomic_write_text
 from studio.core.images import write_image
 from studio.core.jobs import Checkpoint, Event, Losses, Preview, Progress, log_event
 
-from . import checkpoint
+from . import checkpoint, distributed
+from .config import fit_schedule_to_steps
 from .loop import Hook, Run
 from .runs import now
 
@@ -148,3 +149,36 @@ class Previews(Hook):
         path = run.folder / "samples" / f"step_{run.step:07d}.png"
         write_image(path, image.astype(np.float32) / 255.0)
         return (Preview(run.step, image, str(path)),)
+
+
+class TimeBudget(Hook):
+    """``--minutes``: fit the run to a budget of training time, then hold it to it.
+
+    After :data:`CALIBRATION_STEPS` steps the run's total becomes the steps that fit the budget at
+    the speed so far, and the schedule (half constant, half decaying) is fitted to that total. The
+    new total goes into the config, so a run resumed after that point keeps it (and steps exactly
+    as it would have); the steps before it ran at the constant rate either way. On a machine that
+    slows down later, the run also ends when its training time reaches the budget (before the rate
+    has decayed to zero). Put it first among the hooks: the others see the final total.
+    """
+
+    CALIBRATION_STEPS = 10
+
+    def after_step(self, run: Run, values: dict[str, float]) -> Iterable[Event]:
+        config = run.config
+        if config.minutes is None:
+            return ()
+        budget = config.minutes * 60.0
+        if run.step == self.CALIBRATION_STEPS and run.step < run.total:
+            per_step = distributed.largest(run.world, run.elapsed / run.step, run.device)  # the slowest rank
+            fitted = max(run.step + 1, int(budget / per_step))
+            if fitted < run.total:
+                config.max_steps = fitted
+                fit_schedule_to_steps(config, run.steps_per_epoch)
+                run.total = config.total_steps(run.steps_per_epoch)
+            return (log_event(log, "info", f"{per_step:.2f} s a step: {run.total} steps fit the "
+                                           f"{config.minutes:g}-minute budget"),)
+        if run.step < run.total and distributed.all_agree(run.world, run.elapsed >= budget, run.device):
+            run.total = run.step
+            return (log_event(log, "info", f"the {config.minutes:g}-minute budget is spent at step {run.step}"),)
+        return ()

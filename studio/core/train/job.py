@@ -16,13 +16,14 @@ from typing import Any
 import torch
 
 from studio.core import device as devices
+from studio.core import jobs
 from studio.core.fileio import atomic_write_text
 from studio.core.jobs import Control, Event, Finished, Progress, log_event
 from studio.core.store import ModelStore, validate_name
 
 from . import checkpoint, data, distributed, kinds
 from .config import TrainConfig, fit_schedule_to_steps
-from .hooks import Checkpoints, LossLog, Previews, ProgressReport, Status, truncate_losses
+from .hooks import Checkpoints, LossLog, Previews, ProgressReport, Status, TimeBudget, truncate_losses
 from .loop import Run, train_loop
 from .publish import Publisher, check_publish_name, fixed
 from .runs import RunError, list_runs, now, read_run, run_dir
@@ -61,15 +62,17 @@ def train_job(
     validate_name(config.name)
     folder = run_dir(config.name)
     if saved is None:
-        if folder.exists() and any(folder.iterdir()):
+        # A folder without run.json holds no run: what a start cut short left (a fast copy's teacher cache).
+        if (folder / "run.json").exists():
             raise RunError(f"a run named {config.name!r} already exists; resume it with --resume {config.name} "
                            "or choose another --name")
         check_publish_name(store, config.name)
 
     device = devices.pick_device(config.device)
     trainer_class = kinds.trainer_class(config.kind)
+    yield from jobs.nested(trainer_class.prepare(config, folder, store), control)
     preprocess = data.Preprocess(config.preprocess, config.load_size, config.crop_size, flip=config.flip)
-    dataset = trainer_class.dataset(config, preprocess)  # bad folders fail here, before the run folder exists
+    dataset = trainer_class.dataset(config, preprocess, folder)  # bad folders fail here, before the run starts
     world = distributed.setup(device.type)
     if device.type == "cuda" and world.distributed:
         device = torch.device("cuda", world.local_rank)
@@ -122,8 +125,9 @@ def _train(config: TrainConfig, trainer_class: type[Trainer], dataset: Any, save
     yield Progress(run.step, run.total, "starting", stats={"epoch": run.epoch})
 
     publisher = Publisher(store)
-    # In this order: each step's losses, progress, preview, then its checkpoint; the status follows a checkpoint.
-    hooks = [LossLog(run), ProgressReport(), Previews(_preview_batch(dataset, config)),
+    # In this order: the time budget's total, each step's losses, progress, preview, then its checkpoint;
+    # the status follows a checkpoint.
+    hooks = [TimeBudget(), LossLog(run), ProgressReport(), Previews(_preview_batch(dataset, config)),
              Checkpoints(run, started, resumed=saved is not None), Status(), publisher]
     try:
         finished = yield from train_loop(run, control, hooks)
@@ -153,16 +157,12 @@ def _load_base_model(trainer: Trainer, config: TrainConfig, store: ModelStore) -
     """Fine-tuning: start the generators (and optionally discriminators) from a store model."""
     assert config.from_model is not None
     model = store.load(config.from_model)
-    if model.info.kind != config.kind:
-        raise RunError(f"--from {config.from_model}: a {model.info.kind} model cannot start a {config.kind} run")
-    for role, net in model.networks.items():
-        if role not in trainer.nets:
-            continue
-        spec = model.card["networks"][role]
+    for role, theirs in type(trainer).base_roles(config, config.from_model, model.card).items():
+        spec = model.card["networks"][theirs]
         if spec["arch"] != config.generator["arch"] or spec["params"] != trainer.nets[role].config:
-            raise RunError(f"--from {config.from_model}: its {role} is {spec['arch']} {spec['params']}, "
+            raise RunError(f"--from {config.from_model}: its {theirs} is {spec['arch']} {spec['params']}, "
                            f"but the run was configured with {config.generator}")
-        trainer.nets[role].load_state_dict(net.state_dict())
+        trainer.nets[role].load_state_dict(model.networks[theirs].state_dict())
     message = f"fine-tuning from {config.from_model!r}"
     source_run = model.card.get("provenance", {}).get("run")
     if config.keep_discriminators and source_run and (run_dir(source_run) / "checkpoint.pt").exists():

@@ -8,13 +8,15 @@ from studio.core.errors import StudioError
 from .config import TrainConfig
 from .cut import CUTTrainer
 from .cyclegan import CycleGANTrainer
+from .distill import DistillTrainer
 from .flow import FlowTrainer
 from .pix2pix import Pix2PixTrainer
 from .trainer import Trainer
 from .vae import VAETrainer
 
 TRAINERS: dict[str, type[Trainer]] = {
-    trainer.kind: trainer for trainer in (CycleGANTrainer, CUTTrainer, Pix2PixTrainer, VAETrainer, FlowTrainer)
+    trainer.kind: trainer
+    for trainer in (CycleGANTrainer, CUTTrainer, Pix2PixTrainer, DistillTrainer, VAETrainer, FlowTrainer)
 }
 KINDS: tuple[str, ...] = tuple(TRAINERS)
 

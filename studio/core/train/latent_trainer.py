@@ -6,6 +6,7 @@ Each publishes one network (role ``vae`` or ``flow``) trained on one folder of i
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import torch
@@ -38,7 +39,7 @@ class LatentTrainer(Trainer):
             raise StudioError(f"{config.kind} training needs a folder of images: --images DIR")
 
     @classmethod
-    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess) -> Any:
+    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess, folder: Path | None = None) -> Any:
         return data.single(cast(str, config.dir_a), preprocess, seed=config.seed)  # check_data: given
 
     @property

@@ -5,6 +5,7 @@ G: A→B, a conditional discriminator on concat(A, B); vanilla GAN + L1 (λ=100)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ class Pix2PixTrainer(Trainer):
             raise StudioError("pix2pix training needs --a DIR --b DIR (matched by file name) or --pairs DIR")
 
     @classmethod
-    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess) -> Any:
+    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess, folder: Path | None = None) -> Any:
         if config.pairs:
             return data.paired(pairs=config.pairs, preprocess=preprocess, seed=config.seed)
         return data.paired(config.dir_a, config.dir_b, preprocess=preprocess, seed=config.seed)

@@ -24,7 +24,8 @@ from . import augment, kinds
 from .config import PRESETS, TrainConfig
 
 VAE_SIZES = (32, 64, 128)
-FINE_TUNE_LR = 5e-5  # fine-tuning: a quarter of the reference's rate
+FINE_TUNE_FACTOR = 0.25  # fine-tuning: a quarter of the preset's learning rate
+FINE_TUNE_LR = 2e-4 * FINE_TUNE_FACTOR  # the GANs' (5e-5)
 LOAD_TO_CROP = 286 / 256  # the reference's resize-then-crop jitter
 
 
@@ -84,6 +85,26 @@ def _pix2pix(fast: bool, size: int | None) -> dict[str, Any]:
     return base
 
 
+def _distill(fast: bool, size: int | None) -> dict[str, Any]:
+    """Fast copies (:mod:`.distill`): the student network and its regression. ``load_size`` is the
+    short side the photos are brought to for the teacher (its outputs are cached at that size);
+    the student trains on aligned crops of them, unflipped."""
+    base: dict[str, Any] = dict(
+        preprocess="crop", flip=False, discriminator={}, pool_size=0, lambda_identity=0.0,
+        lr=1e-3, beta1=0.9, beta2=0.999, lambda_l1=1.0, lambda_ssim=1.0, lambda_feat=0.0,
+        n_epochs=100, n_epochs_decay=100,
+    )
+    if fast:
+        # The fast CycleGAN preset's generator: what a fast copy is for.
+        base.update(load_size=286, crop_size=128, batch_size=4, generator={
+            "arch": "mobile_resnet_generator",
+            "params": {"n_blocks": 6, "ngf": 16, "norm": "instance", "upsample": "bilinear"}})
+    else:
+        base.update(load_size=512, crop_size=256, batch_size=1, generator={
+            "arch": "resnet_generator", "params": {"n_blocks": 9, "ngf": 64, "norm": "instance"}})
+    return base
+
+
 def _latent(kind: str) -> Callable[[bool, int | None], dict[str, Any]]:
     def fields(fast: bool, size: int | None) -> dict[str, Any]:
         size = size or 64
@@ -114,9 +135,11 @@ def latent_preset(kind: str, size: int, preset_name: str = "reference") -> dict[
 
 
 KIND_PRESETS: dict[str, Callable[[bool, int | None], dict[str, Any]]] = {
-    "cyclegan": _cyclegan, "cut": _cut, "pix2pix": _pix2pix, "vae": _latent("vae"), "flow": _latent("flow"),
+    "cyclegan": _cyclegan, "cut": _cut, "pix2pix": _pix2pix, "distill": _distill, "vae": _latent("vae"),
+    "flow": _latent("flow"),
 }
 LATENT_SIZED = ("vae", "flow")  # the size picks the network; no resize-then-crop jitter
+OWN_LOAD_SIZE = (*LATENT_SIZED, "distill")  # the load size is not derived from the crop
 
 
 def preset(kind: str, name: str, preset_name: str = "reference", **overrides: Any) -> TrainConfig:
@@ -131,7 +154,7 @@ def preset(kind: str, name: str, preset_name: str = "reference", **overrides: An
     kinds.check_variant(kind, variant)  # before its fields are looked up
     base.update(variant=variant, **trainer.variant_fields(variant))
     base.update({k: v for k, v in overrides.items() if v is not None})
-    if crop and "load_size" not in overrides and kind not in LATENT_SIZED:
+    if crop and "load_size" not in overrides and kind not in OWN_LOAD_SIZE:
         base["load_size"] = round(base["crop_size"] * LOAD_TO_CROP)
     if kind == "pix2pix" and base["generator"]["arch"] == "unet_generator" and "generator" not in overrides:
         _fit_unet_depth(base)
@@ -175,7 +198,7 @@ def run_config(
 
     ``options`` are TrainConfig fields (None: the preset's), plus ``epochs``: the total, split into
     (n+1)//2 at the initial rate and n//2 decaying. With ``base_model`` (a model in ``store``) the
-    run fine-tunes it: it trains that model's generator architecture, at :data:`FINE_TUNE_LR`
+    run fine-tunes it: it trains that model's generator architecture, at :data:`FINE_TUNE_FACTOR` of the preset's rate
     unless ``lr`` is given. Options that contradict each other or the base model raise a
     one-line StudioError."""
     chosen = {key: value for key, value in (options or {}).items() if value is not None}
@@ -189,12 +212,13 @@ def run_config(
             raise StudioError("give the total epochs or --n-epochs / --n-epochs-decay, not both")
         chosen["n_epochs"], chosen["n_epochs_decay"] = (epochs + 1) // 2, epochs // 2
     if base_model:
-        generator = base_generator(kind, base_model, store or ModelStore())
+        generator = base_generator(kind, base_model, store or ModelStore(), chosen.get("direction", "a2b"))
         if "generator" in chosen and chosen["generator"] != generator:
             raise StudioError(f"--from {base_model}: its generator is {generator['arch']} {generator['params']}, "
                               f"but the options ask for {chosen['generator']['arch']} {chosen['generator']['params']}")
         chosen.update(generator=generator, from_model=base_model)
-        chosen.setdefault("lr", FINE_TUNE_LR)
+        if "lr" not in chosen:
+            chosen["lr"] = KIND_PRESETS[kind](preset_name == "fast", None).get("lr", TrainConfig.lr) * FINE_TUNE_FACTOR
     elif chosen.get("keep_discriminators"):
         raise StudioError("keeping the discriminators needs a model to start from (--from MODEL)")
     if "augment" not in chosen and preset_name != "reference" and kinds.trainer_class(kind).discriminator_roles:
@@ -203,16 +227,13 @@ def run_config(
     return preset(kind, name, preset_name, **chosen)
 
 
-def base_generator(kind: str, model: str, store: ModelStore) -> dict[str, Any]:
-    """The generator spec ({"arch", "params"}) of store model ``model``, which must be a ``kind`` model."""
+def base_generator(kind: str, model: str, store: ModelStore, direction: str = "a2b") -> dict[str, Any]:
+    """The generator spec ({"arch", "params"}) of store model ``model``, which must be able to start a
+    ``kind`` run (a fast copy: of ``direction``)."""
     info = store.get(model)
-    if info.kind != kind:
-        raise StudioError(f"--from {model}: a {info.kind} model cannot start a {kind} run")
-    networks = info.card["networks"]
-    roles = kinds.trainer_class(kind).generator_roles
-    specs = [networks[role] for role in roles if role in networks]
-    if not specs:
-        raise StudioError(f"--from {model}: it has no {' or '.join(roles)} network to start from")
+    probe = TrainConfig(kind=kind, name=model, direction=direction)
+    roles = kinds.trainer_class(kind).base_roles(probe, model, info.card)
+    specs = [info.card["networks"][role] for role in roles.values()]
     if any(spec["arch"] != specs[0]["arch"] or spec["params"] != specs[0]["params"] for spec in specs):
         raise StudioError(f"--from {model}: its generators differ in architecture; a run trains one architecture")
     return {"arch": specs[0]["arch"], "params": dict(specs[0]["params"])}

@@ -32,7 +32,7 @@ CARD_CONFIG_KEYS = ("gan_mode", "lr", "batch_size", "load_size", "crop_size", "p
 
 
 def fixed(dataset: Any, config: TrainConfig) -> Any:
-    """The same files whole at the training size, no random crop or flip: previews and evaluation."""
+    """The same files whole at the training size, no random crop or flip: previews."""
     return dataset.with_preprocess(data.Preprocess("resize_and_crop", config.crop_size, config.crop_size, flip=False))
 
 
@@ -68,10 +68,10 @@ class Publisher(Hook):
 def publish(run: Run, store: ModelStore, final_losses: dict[str, float]) -> ModelInfo:
     config, trainer, dataset = run.config, run.trainer, run.dataset
     summary = dataset.summary()
-    generators: dict[str, Any] = trainer.generators()  # Studio networks: each knows its arch and config
+    generators: dict[str, Any] = trainer.published_networks()  # Studio networks: each knows its arch and config
     recorded = config.to_dict()
     card = new_card(
-        config.kind,
+        trainer.card_kind(),
         {role: (net.arch, net.config) for role, net in generators.items()},
         domains=domains(config, trainer.one_domain),
         image_size=config.crop_size,
@@ -96,6 +96,7 @@ def publish(run: Run, store: ModelStore, final_losses: dict[str, float]) -> Mode
         },
     )
     card["metrics"] = held_out_metrics(run)
+    trainer.finish_card(card)
     states = {role: net.state_dict() for role, net in generators.items()}
     return store.save(config.name, card, states, overwrite=store.exists(config.name))
 
@@ -105,8 +106,10 @@ def held_out_metrics(run: Run) -> dict[str, Any]:
     held = getattr(run.dataset, "held_out", None)
     if held is None:
         return {}
-    held = fixed(held, run.config)
-    loader = data.make_loader(held, batch_size=max(1, run.config.batch_size), seed=run.config.seed, epoch=0, workers=0)
+    preprocess = run.trainer.evaluation_preprocess(run.config)
+    held = held.with_preprocess(preprocess)
+    batch = 1 if preprocess.mode == "none" else max(1, run.config.batch_size)  # whole photos differ in size
+    loader = data.make_loader(held, batch_size=batch, seed=run.config.seed, epoch=0, workers=0)
     metrics = run.trainer.evaluate(loader)
     if metrics is None:
         return {}

@@ -9,8 +9,9 @@ needs (:meth:`Trainer.check_data`, :meth:`Trainer.dataset`) and what its publish
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from studio.core import nets
+from studio.core.errors import StudioError
 from studio.core.images import tensor_to_uint8
 from studio.core.translate.image_norms import inference_copy
 
@@ -25,6 +27,10 @@ from . import data
 from .augment import DiffAugment
 from .config import TrainConfig
 from .losses import GANLoss, gradient_penalty
+
+if TYPE_CHECKING:
+    from studio.core.jobs import Event
+    from studio.core.store import ModelStore
 
 
 def set_requires_grad(networks: list[nn.Module], flag: bool) -> None:
@@ -58,6 +64,7 @@ class Trainer:
     preview_layout: ClassVar[str] = "fixed samples"  # what the rows of :meth:`preview` show
     card_config_keys: ClassVar[tuple[str, ...]] = ()  # config fields the card records besides the common ones
     variants: ClassVar[tuple[str, ...]] = ()  # the kind's variants, default first (CUT: cut, fastcut)
+    copies_a_model: ClassVar[bool] = False  # trained to reproduce a store model (a fast copy's teacher)
     variant_titles: ClassVar[dict[str, str]] = {}  # each variant as a person chooses it
 
     def __init__(self, config: TrainConfig, device: torch.device):
@@ -93,8 +100,31 @@ class Trainer:
         raise NotImplementedError
 
     @classmethod
-    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess) -> Any:
+    def prepare(cls, config: TrainConfig, folder: Path, store: ModelStore) -> Iterator[Event]:
+        """Work a run does once before its data exists (a fast copy's teacher outputs, into ``folder``),
+        as events; nothing for most kinds."""
+        return iter(())
+
+    @classmethod
+    def dataset(cls, config: TrainConfig, preprocess: data.Preprocess, folder: Path | None = None) -> Any:
+        """The run's training data (``folder``: the run folder, where :meth:`prepare` left its work)."""
         raise NotImplementedError
+
+    @classmethod
+    def evaluation_preprocess(cls, config: TrainConfig) -> data.Preprocess:
+        """How held-out images are prepared for the card's figures: whole, at the training size."""
+        return data.Preprocess("resize_and_crop", config.crop_size, config.crop_size, flip=False)
+
+    @classmethod
+    def base_roles(cls, config: TrainConfig, name: str, card: dict[str, Any]) -> dict[str, str]:
+        """Fine-tuning from store model ``name``: which of its networks starts each of ours (our
+        role -> its role in ``card``); a one-line StudioError when it cannot start this run."""
+        if card["kind"] != cls.kind:
+            raise StudioError(f"--from {name}: a {card['kind']} model cannot start a {cls.kind} run")
+        roles = {role: role for role in cls.generator_roles if role in card["networks"]}
+        if not roles:
+            raise StudioError(f"--from {name}: it has no {' or '.join(cls.generator_roles)} network to start from")
+        return roles
 
     @classmethod
     def variant_fields(cls, variant: str) -> dict[str, Any]:
@@ -166,6 +196,18 @@ class Trainer:
 
     def generators(self) -> dict[str, nn.Module]:
         return {role: unwrap(self.nets[role]) for role in self.generator_roles}
+
+    # -- what the published card says ------------------------------------------------------------
+    def card_kind(self) -> str:
+        """The published model's kind (a fast copy is its teacher's kind)."""
+        return self.config.kind
+
+    def published_networks(self) -> dict[str, nn.Module]:
+        """The networks the published model holds, by their role in its card."""
+        return self.generators()
+
+    def finish_card(self, card: dict[str, Any]) -> None:
+        """Last words on the card (its metrics are in): what only this kind records."""
 
     @torch.no_grad()
     def translate(self, role: str, x: torch.Tensor) -> torch.Tensor:

@@ -227,6 +227,8 @@ class TrainPanel(Panel):
     def activate(self, argument: object = None) -> None:
         if isinstance(argument, dict) and argument.get("kind"):
             self.form.set_kind(str(argument["kind"]))
+            if argument.get("teacher"):  # "Make a fast copy…"
+                self.form.set_teacher(str(argument["teacher"]), argument.get("direction"))
         self.refresh_runs()
 
     @property

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core.jobs import Control, returning
-from studio.core.store import validate_name
+from studio.core.store import DIRECTION_NETWORK, validate_name
 from studio.core.train.augment import FULL_POLICY, SMALL_FOLDER
 from studio.core.train.folders import FolderScan, match_by_name, scan_folder, skipped_lines
 from studio.core.train.kinds import TRAINERS
@@ -78,8 +78,18 @@ class TrainForm(QWidget):
         # A kind's variants (CUT: CUT or FastCUT), shown for kinds that have them.
         self.variant = QComboBox()
         self.variant.setToolTip("The kind's variant: its own set of loss weights and options")
+        # A fast copy's teacher: the translator to copy, and which of its directions.
+        self.teacher = QComboBox()
+        self.teacher.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.teacher.setMinimumContentsLength(16)
+        self.teacher.setToolTip("The translator to copy: a light model learns to reproduce it on your photos, "
+                                "then translates many times faster")
+        self.direction = QComboBox()
+        self.direction.setToolTip("The direction of the model to copy")
         what_form.addRow("Kind", self.kind)
         what_form.addRow("Variant", self.variant)
+        what_form.addRow("Model to copy", self.teacher)
+        what_form.addRow("Direction", self.direction)
         what_form.addRow("Name", self.name)
         self.what_form = what_form
 
@@ -169,11 +179,15 @@ class TrainForm(QWidget):
 
         self.kind.currentIndexChanged.connect(self._kind_changed)
         self.variant.currentIndexChanged.connect(lambda _i: self.changed.emit())
+        self.teacher.currentIndexChanged.connect(self._teacher_changed)
+        self.direction.currentIndexChanged.connect(lambda _i: self.changed.emit())
         self.pair_mode.currentIndexChanged.connect(self._kind_changed)
         self.preset.currentIndexChanged.connect(self._preset_changed)
         self.advanced_toggle.toggled.connect(self._toggle_advanced)
         self.name.textChanged.connect(lambda _t: self.changed.emit())
         self.ctx.store.changed.connect(self._fill_base_models)
+        self.ctx.store.changed.connect(self._fill_teachers)
+        self._fill_teachers()
         self._kind_changed()
         self._preset_changed()
 
@@ -191,6 +205,10 @@ class TrainForm(QWidget):
             self.variant.addItem(trainer.variant_titles.get(variant, variant), variant)
         self.variant.blockSignals(False)
         self.what_form.setRowVisible(self.variant, bool(trainer.variants))
+        for row in (self.teacher, self.direction):
+            self.what_form.setRowVisible(row, trainer.copies_a_model)
+        if trainer.copies_a_model:
+            self.preset.setCurrentIndex(self.preset.findData("fast"))  # what a fast copy is for
         self.pair_mode.setVisible(paired)
         one_folder = self.one_folder()
         title_a, title_b = trainer.folder_titles
@@ -199,11 +217,41 @@ class TrainForm(QWidget):
         self.folder_a.title.setText(title_a)
         self.folder_b.title.setText(title_b)
         self.folder_b.setVisible(not one_folder)
-        self.preset.setEnabled(not trainer.one_domain)
+        self.preset.setEnabled(not trainer.one_domain or trainer.copies_a_model)
         self.augment.setEnabled(bool(trainer.discriminator_roles))  # only a GAN has discriminators to augment for
         self._fill_base_models()
         self._update_pairing()
         self.changed.emit()
+
+    def _fill_teachers(self) -> None:
+        current = self.teacher.currentData()
+        self.teacher.blockSignals(True)
+        self.teacher.clear()
+        for info in self.ctx.store.models(list(DIRECTION_NETWORK)):
+            self.teacher.addItem(info.name, info.name)
+        self.teacher.setCurrentIndex(max(0, self.teacher.findData(current)))
+        self.teacher.blockSignals(False)
+        self._teacher_changed()
+
+    def _teacher_changed(self) -> None:
+        info = self.ctx.store.find(self.teacher.currentData() or "")
+        current = self.direction.currentData()
+        self.direction.blockSignals(True)
+        self.direction.clear()
+        for direction in info.directions() if info is not None else []:
+            a, b = info.domains.get("A", "A"), info.domains.get("B", "B")
+            self.direction.addItem(f"{a} → {b}" if direction == "a2b" else f"{b} → {a}", direction)
+        self.direction.setCurrentIndex(max(0, self.direction.findData(current)))
+        self.direction.blockSignals(False)
+        if not self.name.text().strip():
+            self.name.setPlaceholderText(self.suggested_name() or "e.g. horse2zebra")
+        self.changed.emit()
+
+    def set_teacher(self, name: str, direction: str | None = None) -> None:
+        """Choose the model to copy (and its direction), as "Make a fast copy…" does."""
+        self.teacher.setCurrentIndex(max(0, self.teacher.findData(name)))
+        if direction is not None:
+            self.direction.setCurrentIndex(max(0, self.direction.findData(direction)))
 
     def _preset_changed(self) -> None:
         self.preset_hint.setText(PRESET_HINTS[self.preset.currentData()])
@@ -214,7 +262,12 @@ class TrainForm(QWidget):
         self.base_model_combo.blockSignals(True)
         self.base_model_combo.clear()
         self.base_model_combo.addItem("Nothing (train from scratch)", None)
-        for info in self.ctx.store.models([self.current_kind()]):
+        if TRAINERS[self.current_kind()].copies_a_model:  # an earlier fast copy goes on training
+            bases = [i for i in self.ctx.store.models(list(DIRECTION_NETWORK))
+                     if i.card.get("provenance", {}).get("source") == "distillation"]
+        else:
+            bases = self.ctx.store.models([self.current_kind()])
+        for info in bases:
             self.base_model_combo.addItem(info.name, info.name)
         self.base_model_combo.setCurrentIndex(max(0, self.base_model_combo.findData(current)))
         self.base_model_combo.blockSignals(False)
@@ -238,6 +291,9 @@ class TrainForm(QWidget):
         return self.name.text().strip() or self.suggested_name()
 
     def suggested_name(self) -> str:
+        if TRAINERS[self.current_kind()].copies_a_model:
+            teacher = self.teacher.currentData()
+            return re.sub(r"[^A-Za-z0-9 ._+-]", "_", f"{teacher} fast").strip("._ ")[:64] if teacher else ""
         a, b = Path(self.folder_a.path).name, Path(self.folder_b.path).name
         if not a:
             return ""
@@ -270,6 +326,9 @@ class TrainForm(QWidget):
             options["lr"] = self.lr.value()
         if self.variant.currentData():
             options["variant"] = self.variant.currentData()
+        if TRAINERS[self.current_kind()].copies_a_model:
+            options["teacher"] = self.teacher.currentData()
+            options["direction"] = self.direction.currentData()
         if TRAINERS[self.current_kind()].discriminator_roles and self.augment.currentData() is not None:
             options["augment"] = self.augment.currentData()
         device = self.device.currentData() or self.ctx.settings.engine_device()
@@ -292,6 +351,8 @@ class TrainForm(QWidget):
                 validate_name(name)
             except Exception as exc:  # StoreError: its message says what a valid name is
                 found.append(str(exc))
+        if TRAINERS[self.current_kind()].copies_a_model and not self.teacher.currentData():
+            found.append("Choose the model to copy (install or train a translator first).")
         roles = ["A"] if self.one_folder() else ["A", "B"]
         for role in roles:
             field = self.folder_a if role == "A" else self.folder_b

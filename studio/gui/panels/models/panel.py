@@ -71,14 +71,18 @@ class ModelsPanel(Panel):
         self.onnx_button = push_button("Export ONNX…", "export")
         self.onnx_button.setToolTip("Export a direction or part as ONNX, checked with onnx.checker and compared "
                                     "with PyTorch by onnxruntime")
+        self.fast_copy_button = push_button("Make a fast copy…", "train")
+        self.fast_copy_button.setToolTip("Train a light copy of this translator on your photos: it translates many "
+                                         "times faster, on any laptop")
         self.rename_button = push_button("Rename…", "rename")
         self.duplicate_button = push_button("Duplicate…", "duplicate")
         self.delete_button = push_button("Delete…", "delete", danger=True)
         self.reveal_button = push_button("Show in folder", "reveal")
         toolbar = QHBoxLayout()
         toolbar.setSpacing(6)
-        for button in (self.import_button, self.get_models_button, self.export_button, self.onnx_button, self.rename_button,
-                       self.duplicate_button, self.delete_button, self.reveal_button):
+        for button in (self.import_button, self.get_models_button, self.export_button, self.onnx_button,
+                       self.fast_copy_button, self.rename_button, self.duplicate_button, self.delete_button,
+                       self.reveal_button):
             toolbar.addWidget(button)
         toolbar.addStretch(1)
         toolbar.addWidget(self.models.filter)
@@ -104,6 +108,7 @@ class ModelsPanel(Panel):
         self.onnx_button.clicked.connect(self._ask_onnx)
         self.onnx.exported.connect(lambda done: self.operation_done.emit("onnx", done))
         self.onnx.busy_changed.connect(self._update_buttons)
+        self.fast_copy_button.clicked.connect(self.make_fast_copy)
         self.rename_button.clicked.connect(self._ask_rename)
         self.duplicate_button.clicked.connect(self._ask_duplicate)
         self.delete_button.clicked.connect(self._ask_delete)
@@ -148,6 +153,7 @@ class ModelsPanel(Panel):
         self.export_button.setEnabled(info is not None and not busy)
         self.onnx_button.setEnabled(info is not None and not self.onnx.busy)
         self.duplicate_button.setEnabled(info is not None and not busy)
+        self.fast_copy_button.setEnabled(info is not None and bool(info.directions()))
         self.reveal_button.setEnabled(info is not None)
         for button in (self.rename_button, self.delete_button):
             button.setEnabled(writable and not busy)
@@ -269,6 +275,13 @@ class ModelsPanel(Panel):
     @property
     def onnx_busy(self) -> bool:
         return self.onnx.busy
+
+    def make_fast_copy(self) -> None:
+        """Open the Train panel set up to copy the selected translator (its first direction)."""
+        info = self.selected()
+        if info is None or not info.directions():
+            return
+        self.ctx.navigate("train", {"kind": "distill", "teacher": info.name, "direction": info.directions()[0]})
 
     def _ask_rename(self) -> None:
         info = self.selected()
