@@ -239,3 +239,18 @@ def test_a_fast_copy_from_the_models_panel_trains_in_the_train_panel(window, qtb
     assert card["kind"] == "cyclegan" and card["provenance"]["teacher"]["name"] == "teacher"
     assert "photo, teacher, student" in panel.preview_caption.text()
     screenshot(window, "gui-train-fast-copy")
+
+    unpaired = window.show_panel("translate_unpaired")
+    chooser = unpaired.chooser
+    unpaired.select_model("teacher", "b2a")
+    assert chooser.fast_copy_button.isVisibleTo(chooser) and chooser.fast_copy_button.text() == "Make a fast copy…"
+    unpaired.select_model("teacher", "a2b")  # the copied direction: its copy is offered, with its figures
+    offer = chooser.fast_copy_button.text()
+    assert offer.startswith("Use its fast copy · ") and "× faster" in offer and "SSIM" in offer
+    chooser.fast_copy_button.click()
+    assert chooser.current_model().name == "teacher fast" and chooser.current_direction() == "a2b"
+    assert chooser.model_hint.text().startswith("fast copy · ") and "of “teacher”" in chooser.model_hint.text()
+    assert not chooser.fast_copy_button.isVisibleTo(chooser)  # a copy is not copied again
+    unpaired.select_model("teacher", "b2a")
+    chooser.fast_copy_button.click()  # no copy of b2a yet: the Train panel, set up to make one
+    assert window.current_panel().key == "train" and form.direction.currentData() == "b2a"

@@ -104,6 +104,24 @@ def kind_label(kind: str) -> str:
     return KIND_LABELS.get(kind, kind)
 
 
+def fast_copies(models: list[ModelInfo], teacher: str, direction: str) -> list[ModelInfo]:
+    """The fast copies of ``teacher``'s ``direction`` among ``models``, the most faithful first."""
+    copies = [m for m in models if m.copy_of() == (teacher, direction)]
+    return sorted(copies, key=lambda m: -float(m.card.get("metrics", {}).get("ssim_to_teacher") or 0.0))
+
+
+def fast_copy_label(info: ModelInfo) -> str:
+    """A fast copy's figures in a few words: "fast copy · 12× faster · SSIM 0.93 to the original"."""
+    metrics = info.card.get("metrics", {})
+    parts = ["fast copy"]
+    if metrics.get("speedup"):
+        parts.append(f"{float(metrics['speedup']):.0f}× faster" if metrics["speedup"] >= 10
+                     else f"{float(metrics['speedup']):.1f}× faster")
+    if metrics.get("ssim_to_teacher") is not None:
+        parts.append(f"SSIM {float(metrics['ssim_to_teacher']):.2f} to the original")
+    return " · ".join(parts)
+
+
 @dataclass(frozen=True)
 class CardView:
     """A model card as both front ends show it: ``studio models show`` and the Models panel."""

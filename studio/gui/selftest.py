@@ -292,6 +292,39 @@ class SelfTest:
         self.shot("3-train")
         return f"trained {data['step']} steps and published {data['model']!r}"
 
+    def fast_copy(self, teacher: str, photos: list[Path]) -> str:
+        """"Make a fast copy…" of a model from the Models panel, trained in the Train panel."""
+        self.window.show_panel("models", teacher).make_fast_copy()
+        panel = self.window.current_panel()
+        form = panel.form
+        if panel.key != "train" or form.current_kind() != "distill" or form.teacher.currentData() != teacher:
+            raise AssertionError("Make a fast copy… did not set the Train panel up")
+        folder = self.scratch / "copy-photos"
+        folder.mkdir(parents=True, exist_ok=True)
+        for photo in photos:
+            shutil.copy(photo, folder / photo.name)
+        form.advanced_toggle.setChecked(True)
+        form.size.setValue(64)
+        form.steps.setValue(60)
+        form.preview_every.setValue(5)
+        form.device.setCurrentIndex(form.device.findData("cpu"))
+        form.set_folders(folder)
+        if not wait_until(lambda: not form.scanning() and form.scan("A") is not None, 60):
+            raise TimeoutError("the folder was not checked in time")
+        finished = _Catcher(panel.run_finished)
+        panel.start()
+        wait_until(lambda: panel.preview.image is not None or panel.state == "idle", STEP_TIMEOUT)
+        self.shot("3c-fast-copy")  # in progress: photo | teacher | student
+        data = finished.wait()[0]
+        if data.get("cancelled") or not data.get("model"):
+            raise AssertionError(f"the fast copy did not publish a model: {data}")
+        info = self.window.ctx.store.find(data["model"])
+        if info is None or info.copy_of() != (teacher, "a2b"):
+            raise AssertionError(f"{data['model']!r} is not in the store as a copy of {teacher!r}")
+        metrics = info.card["metrics"]
+        return (f"copied {teacher!r} in {data['step']} steps: {metrics['speedup']}× faster at 512², "
+                f"SSIM {metrics.get('ssim_to_teacher', float('nan')):.3f} to it on a held-out photo")
+
     def manager(self, name: str) -> str:
         panel = self.window.show_panel("models", name)
         info = panel.selected()
@@ -419,6 +452,7 @@ def run_self_test(out_dir: Path) -> int:
         if trained:
             test.step("translate with the trained model", lambda: test.translate(
                 "translate_unpaired", first, None, "wipe", "3b-translate-trained", model="self-test run"))
+            test.step("fast copy", lambda: test.fast_copy("self-test run", photos))
             test.step("model manager", lambda: test.manager("self-test run"))
         else:
             test.step("model manager", lambda: test.shot("5-models", window.show_panel("models")) and "shown")

@@ -88,6 +88,13 @@ class ModelInfo:
         roles = DIRECTION_NETWORK.get(self.kind, {})
         return [d for d, role in roles.items() if role in self.card.get("networks", {})]
 
+    def copy_of(self) -> tuple[str, str] | None:
+        """(teacher, direction) when this model is a fast copy of another (``studio distill``)."""
+        teacher = self.card.get("provenance", {}).get("teacher")
+        if not isinstance(teacher, dict) or not teacher.get("name"):
+            return None
+        return str(teacher["name"]), str(teacher.get("direction", "a2b"))
+
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,

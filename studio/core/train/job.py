@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from studio.core import device as devices
-from studio.core import jobs
+from studio.core import jobs, report
 from studio.core.fileio import atomic_write_text
 from studio.core.jobs import Control, Event, Finished, Progress, log_event
 from studio.core.store import ModelStore, validate_name
@@ -119,7 +119,7 @@ def _train(config: TrainConfig, trainer_class: type[Trainer], dataset: Any, save
         atomic_write_text(folder / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     run.write_status(updated=now())
     counts = ", ".join(f"{summary[k]} {k.replace('_', '-')}" for k in ("A", "B", "pairs", "held_out") if k in summary)
-    yield log_event(log, "info", f"training {config.kind} '{config.name}' ({config.preset} preset) on "
+    yield log_event(log, "info", f"training {report.kind_label(config.kind)} '{config.name}' ({config.preset} preset) on "
                                  f"{devices.describe(device)}: images {counts}; {run.steps_per_epoch} steps per "
                                  f"epoch, {run.total} steps")
     yield Progress(run.step, run.total, "starting", stats={"epoch": run.epoch})

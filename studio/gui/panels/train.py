@@ -227,7 +227,8 @@ class TrainPanel(Panel):
     def activate(self, argument: object = None) -> None:
         if isinstance(argument, dict) and argument.get("kind"):
             self.form.set_kind(str(argument["kind"]))
-            if argument.get("teacher"):  # "Make a fast copy…"
+            if argument.get("teacher"):  # "Make a fast copy…": a new copy, named after its teacher unless renamed
+                self.form.name.clear()
                 self.form.set_teacher(str(argument["teacher"]), argument.get("direction"))
         self.refresh_runs()
 

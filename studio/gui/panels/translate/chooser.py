@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
-from studio.core.report import KIND_LABELS
+from studio.core.report import KIND_LABELS, fast_copies, fast_copy_label
 from studio.core.store import ModelInfo
 from studio.gui import resources
 from studio.gui.context import AppContext
@@ -49,12 +49,17 @@ class ModelChooser(QGroupBox):
         layout.addWidget(self.direction_combo)
         self.model_hint = hint("")
         layout.addWidget(self.model_hint)
+        # A slow model's fast copy, offered; or the way to make one.
+        self.fast_copy_button = push_button("", "train")
+        self.fast_copy_button.setObjectName("Flat")
+        self.fast_copy_button.clicked.connect(self._fast_copy_clicked)
+        layout.addWidget(self.fast_copy_button)
         self.translate_button = push_button("Translate", "translate", primary=True)
         self.translate_button.setToolTip("Translate the photo (Ctrl+T)")
         layout.addWidget(self.translate_button)
 
         self.model_combo.currentIndexChanged.connect(self._model_changed)
-        self.direction_combo.currentIndexChanged.connect(lambda _i: self.chosen.emit())
+        self.direction_combo.currentIndexChanged.connect(self._direction_changed)
         ctx.store.changed.connect(self.fill)
         self.fill()
         self._model_changed()
@@ -117,6 +122,7 @@ class ModelChooser(QGroupBox):
         if changed:
             self._model_changed()
         else:
+            self._update_fast_copy()  # a copy may have been made or deleted
             self.refreshed.emit()
 
     def _fill_directions(self) -> None:
@@ -144,6 +150,41 @@ class ModelChooser(QGroupBox):
             source = "built-in" if info.builtin else info.card.get("provenance", {}).get("source", "your model")
             size = info.card.get("image_size")
             arrow = "↔" if len(info.directions()) > 1 else "→"
-            self.model_hint.setText(f"{info.domains.get('A', 'A')} {arrow} {info.domains.get('B', 'B')} · "
-                                    f"trained at {size} px · {source}")
+            text = f"{info.domains.get('A', 'A')} {arrow} {info.domains.get('B', 'B')} · trained at {size} px · {source}"
+            if info.copy_of() is not None:
+                text = f"{fast_copy_label(info)} of “{info.copy_of()[0]}”"
+            self.model_hint.setText(text)
+        self._update_fast_copy()
         self.chosen.emit()
+
+    def _direction_changed(self) -> None:
+        self._update_fast_copy()
+        self.chosen.emit()
+
+    def fast_copy(self) -> ModelInfo | None:
+        """The chosen model's best fast copy for the chosen direction, if the store has one."""
+        info = self.current_model()
+        if info is None:
+            return None
+        copies = fast_copies(self.ctx.store.models(list(self.kinds)), info.name, self.current_direction())
+        return copies[0] if copies else None
+
+    def _update_fast_copy(self) -> None:
+        info, copy = self.current_model(), self.fast_copy()
+        if copy is not None:
+            self.fast_copy_button.setText(f"Use its {fast_copy_label(copy)}")
+            self.fast_copy_button.setToolTip(f"Switch to “{copy.name}”, a light copy of this model trained to "
+                                             "reproduce it: it translates much faster")
+        else:
+            self.fast_copy_button.setText("Make a fast copy…")
+            self.fast_copy_button.setToolTip("Train a light copy of this model on your photos, in Train: it "
+                                             "translates many times faster, on any laptop")
+        self.fast_copy_button.setVisible(info is not None and (copy is not None or info.copy_of() is None))
+
+    def _fast_copy_clicked(self) -> None:
+        info, copy = self.current_model(), self.fast_copy()
+        if copy is not None:
+            self.select_model(copy.name, self.current_direction())
+        elif info is not None:
+            self.ctx.navigate("train", {"kind": "distill", "teacher": info.name,
+                                        "direction": self.current_direction()})
