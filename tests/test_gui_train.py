@@ -254,3 +254,32 @@ def test_a_fast_copy_from_the_models_panel_trains_in_the_train_panel(window, qtb
     unpaired.select_model("teacher", "b2a")
     chooser.fast_copy_button.click()  # no copy of b2a yet: the Train panel, set up to make one
     assert window.current_panel().key == "train" and form.direction.currentData() == "b2a"
+
+
+def test_a_training_process_killed_by_the_system_leaves_the_window_working_and_the_run_resumable(
+        window, qtbot, tmp_path):
+    import json
+    import os
+    import signal
+
+    a, b = unpaired_folders(tmp_path, junk=False)
+    panel = window.show_panel("train")
+    configure(panel, "cyclegan", "doomed", 40, a, b)
+    panel.form.checkpoint_every.setValue(2)
+    wait_scanned(qtbot, panel.form)
+    errors = []
+    window.ctx.error_reported.connect(lambda title, message: errors.append(message))
+    panel.start()
+    status = run_dir("doomed") / "run.json"
+    qtbot.waitUntil(lambda: status.exists() and json.loads(status.read_text()).get("step", 0) >= 4, timeout=60_000)
+    child = json.loads(status.read_text())["pid"]
+    assert child != os.getpid()  # the run is not in the window's process
+    os.kill(child, signal.SIGKILL)  # what the kernel's out-of-memory killer does
+    qtbot.waitUntil(lambda: panel.state == "idle", timeout=30_000)
+    assert errors and "killed" in errors[-1] and "resume “doomed”" in errors[-1]
+    window.show_panel("translate_unpaired")  # the window goes on working
+    panel = window.show_panel("train")
+    assert read_run(run_dir("doomed"))["state"] == "interrupted"
+    with qtbot.waitSignal(panel.run_finished, timeout=120_000) as finished:
+        panel.resume("doomed")
+    assert finished.args[0]["step"] == 40 and finished.args[0]["model"] == "doomed"

@@ -104,6 +104,11 @@ def register(sub: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=cmd_distill)
 
+    p = sub.add_parser("job-worker", help="(for the window) run a training job in this process, events on stdout")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--nice", type=int, default=0)
+    p.set_defaults(func=cmd_job_worker)
+
     runs = sub.add_parser("runs", help="training runs: list and inspect")
     rsub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
     p = rsub.add_parser("list", help="all runs, newest first")
@@ -198,6 +203,12 @@ def cmd_distill(args: argparse.Namespace) -> int:
     if summary.get("model"):
         print(f"trained {summary['step']} steps; the fast copy {summary['model']!r} is in the store", file=sys.stderr)
     return 0
+
+
+def cmd_job_worker(args: argparse.Namespace) -> int:
+    from studio.core.train.supervise import serve
+
+    return serve(args.threads, args.nice)
 
 
 def _train_events(events: Iterable[Event], quiet: bool) -> Iterable[Event]:

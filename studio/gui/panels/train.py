@@ -1,7 +1,9 @@
 """The training panel: configure a run, start / pause / resume / stop it, watch it learn.
 
-The run is the engine's ``train_job`` in a worker: its events feed the stats, the preview of
-fixed samples (A→B→A), the loss curves and the run log. Interrupted runs are listed and resume
+The run is the engine's ``train_job`` in a child process (``supervise.supervised_train_job``: a
+crash or an out-of-memory kill ends the child, not the window, and the run resumes; the child runs
+at a lower priority so the canvas and translations stay quick), driven from a worker thread: its
+events feed the stats, the preview of fixed samples (A→B→A), the loss curves and the run log. Interrupted runs are listed and resume
 where their last checkpoint left them. A finished run's model appears in the model manager.
 """
 
@@ -32,9 +34,10 @@ from PySide6.QtWidgets import (
 from studio.core import report
 from studio.core.jobs import Checkpoint, Control, Losses, Preview, Progress, returning
 from studio.core.report import KIND_LABELS
-from studio.core.train.job import list_runs, read_run, run_dir, train_job
+from studio.core.train.job import list_runs, read_run, run_dir
 from studio.core.train.kinds import TRAINERS
 from studio.core.train.presets import run_config
+from studio.core.train.supervise import supervised_train_job
 from studio.gui import resources
 from studio.gui.widgets.common import ImageLabel, hint, lay_out_panel, push_button, side_column, tool_button
 from studio.gui.widgets.plots import LossPlot, read_losses
@@ -260,7 +263,7 @@ class TrainPanel(Panel):
         def job(control: Control):
             # In the worker: the base model's card is read from the store, off the GUI thread.
             config = run_config(kind, name, preset_name, options, base_model, store)
-            yield from train_job(config, control=control, store=store)
+            yield from supervised_train_job(config, control=control)  # its own process: see supervise.py
 
         self._run_kind = kind
         self._begin(name, job, f"Starting {KIND_LABELS[kind]} run “{name}” ({preset_name} preset)")
@@ -269,10 +272,8 @@ class TrainPanel(Panel):
         """Continue an interrupted or stopped run from its last checkpoint."""
         if self._slot.busy:
             return
-        store = self.ctx.store.store
-
         def job(control: Control):
-            yield from train_job(resume=name, control=control, store=store)
+            yield from supervised_train_job(resume=name, control=control)
 
         self._run_kind = next((r.get("kind", "") for r in list_runs() if r.get("name") == name), "")
         self._begin(name, job, f"Resuming run “{name}”")
