@@ -9,7 +9,8 @@
    downloaded).
 2. The teacher: a reference-size ResNet-9 generator (``resnet_generator``, 9 blocks, ngf 64,
    instance norm: what the reference publishes) trained by the engine as a pix2pix model (L1 + GAN)
-   on those photos and the recipes' comic-book ``poster`` of them, for ``--teacher-minutes``, at
+   on those photos and the recipes' comic-book ``poster`` of them, for ``--teacher-minutes`` (or
+   ``--teacher-steps``; ``--teacher-only`` stops there), at
    128-px crops of the photos at a short side of 286 (the scale the copy works at).
    ``--teacher-from DIR`` reuses the teacher of an earlier run's ``--out``.
 3. The copy: ``studio distill`` as the engine runs it (the ``fast`` preset: the light generator,
@@ -89,12 +90,13 @@ def run_job(events: Any, label: str) -> Any:
     return value
 
 
-def train_teacher(root: Path, minutes: float) -> None:
+def train_teacher(root: Path, minutes: float, steps: int | None) -> None:
     from studio.core.train.job import train_job
     from studio.core.train.presets import run_config
 
     options = {"dir_a": str(root / "photos"), "dir_b": str(root / "posters"), "crop_size": 128,
-               "load_size": SHORT_SIDE, "minutes": minutes, "augment": "", "preview_every": 10**6,
+               "load_size": SHORT_SIDE, "minutes": None if steps else minutes, "max_steps": steps, "augment": "",
+               "preview_every": 500,
                "generator": {"arch": "resnet_generator", "params": {"n_blocks": 9, "ngf": 64, "norm": "instance"}}}
     config = run_config("pix2pix", "teacher", "reference", options)
     run_job(train_job(config), "teacher")
@@ -128,6 +130,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=70, help="crops in the user's folder (default 70)")
     parser.add_argument("--teacher-minutes", type=float, default=10.0)
+    parser.add_argument("--teacher-steps", type=int, help="train the teacher for this many steps instead")
+    parser.add_argument("--teacher-only", action="store_true", help="build the photos and the teacher, then stop")
     parser.add_argument("--teacher-from", type=Path, help="an earlier run's --out: reuse its teacher and photos")
     parser.add_argument("--minutes", type=float, default=15.0, help="the copy's training budget (default 15)")
     parser.add_argument("--preset", default="fast", choices=["fast", "reference"])
@@ -157,8 +161,11 @@ def main() -> int:
     started = time.monotonic()
     if args.teacher_from is None:
         build_photos(out, args.photos, args.seed)
-        train_teacher(out, args.teacher_minutes)
+        train_teacher(out, args.teacher_minutes, args.teacher_steps)
     teacher_s = time.monotonic() - started
+    if args.teacher_only:
+        print(f"teacher built in {teacher_s / 60:.1f} min: reuse it with --teacher-from {out}")
+        return 0
     overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     name = f"copy-{time.strftime('%H%M%S')}"
     config = run_config("distill", name, args.preset, {"teacher": "teacher", "dir_a": str(source / "photos"),

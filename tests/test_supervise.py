@@ -83,3 +83,20 @@ def test_bad_input_is_one_clear_error_from_the_child(tmp_path, studio_home):
     a, _ = unpaired_folders(tmp_path, junk=False)
     with pytest.raises(StudioError, match="missing"):
         run(supervised_train_job(tiny_config("cyclegan", "bad", a, tmp_path / "missing"), threads=1))
+
+
+def test_bench_interactive_prints_every_figure_for_both_ways_of_training(studio_home, builtin_dir, capsys):
+    import shutil
+    from pathlib import Path
+
+    from studio.cli.main import main
+
+    shutil.copytree(Path(__file__).parents[1] / "models" / "faces vae", builtin_dir / "faces vae")
+    assert main(["bench", "interactive", "--seconds", "1.5", "--repeats", "1", "--latent-model", "faces vae"]) == 0
+    out = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    for mode in ("process", "thread"):
+        for figure in ("training_steps_per_s_alone", "canvas_ms_p95", "copy_slowdown", "training_kept_during_canvas"):
+            assert float(out[f"{mode}_{figure}"]) >= 0, (mode, figure)
+        assert float(out[f"{mode}_training_steps_per_s_alone"]) > 0  # the run really trained
+    assert float(out["copy_speedup"]) > 1  # the light generator is faster than the ResNet-9
+    assert not (studio_home / "runs").exists()  # its runs lived in a temporary home

@@ -134,6 +134,14 @@ def register_bench(bsub: Any) -> None:
                    help="also time another kind at the same preset, interleaved (e.g. fastcut against cyclegan)")
     p.set_defaults(func=cmd_bench_train)
 
+    p = bsub.add_parser("interactive", help="is the window quick while a model trains? canvas, translation and "
+                                            "training speed, alone and side by side")
+    p.add_argument("--seconds", type=float, default=20.0, help="each measuring window (default 20)")
+    p.add_argument("--repeats", type=int, default=7, help="translations per latency figure (default 7)")
+    p.add_argument("--latent-model", default="faces vae", help="the canvas's model (default: the built-in faces vae)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_bench_interactive)
+
 
 def train_options(args: argparse.Namespace) -> dict[str, Any]:
     """The run's options as given on the command line (None: not given); the rules that turn them
@@ -202,6 +210,23 @@ def cmd_distill(args: argparse.Namespace) -> int:
         return 1
     if summary.get("model"):
         print(f"trained {summary['step']} steps; the fast copy {summary['model']!r} is in the store", file=sys.stderr)
+    return 0
+
+
+def cmd_bench_interactive(args: argparse.Namespace) -> int:
+    from studio.core.interactive import run_benchmark
+
+    results = run_benchmark(args.seconds, args.repeats, args.latent_model,
+                            report=lambda line: print(line, file=sys.stderr))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for key, value in results.items():
+        if isinstance(value, dict):
+            for inner, figure in value.items():
+                print(f"{key}_{inner}: {figure:.4g}")
+        else:
+            print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
     return 0
 
 
