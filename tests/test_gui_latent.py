@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from studio.core import latent, nets
 from studio.core.images import read_image
 from studio.core.store import ModelStore, new_card
-from studio.gui.selftest import train_latent_model
+from studio.gui.selftest_data import train_latent_model
 from studio.gui.widgets.latent_pad import corner_positions, pad_weights
 
 SIZE = 32

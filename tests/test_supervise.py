@@ -33,9 +33,17 @@ def test_events_survive_the_wire():
     assert decode("some library printed this\n") is None
 
 
-def test_a_supervised_run_yields_what_an_in_process_run_yields(tmp_path, studio_home):
-    a, b = unpaired_folders(tmp_path, junk=False)
+@pytest.fixture
+def one_thread():
+    """One torch thread here, as the child gets (float sums then run in the same order); restored after."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_supervised_run_yields_what_an_in_process_run_yields(tmp_path, studio_home, one_thread):
+    a, b = unpaired_folders(tmp_path, junk=False)
     here = []
     run(train_job(tiny_config("cyclegan", "here", a, b, max_steps=6, pool_size=2)), on_event=here.append)
     there = []

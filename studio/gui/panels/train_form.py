@@ -1,5 +1,9 @@
 """The training form: kind, data folders (scanned in workers before anything starts), preset,
-base model and advanced options: the choices that ``train.presets.run_config`` turns into a run."""
+base model and advanced options: the choices that ``train.presets.run_config`` turns into a run.
+
+It is just over 450 lines since fast copies added their model-to-copy rows: the form is one set of
+choices whose rows show, hide and check one another. The data group (folder fields, their scans and
+the pairing line, about a quarter of it) is the part to move into a widget of its own next."""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from studio.core.train.folders import FolderScan, match_by_name, scan_folder, sk
 from studio.core.train.kinds import TRAINERS
 from studio.gui import dialogs
 from studio.gui.context import AppContext
-from studio.gui.widgets.common import FolderField, hint
+from studio.gui.widgets.common import FolderField, hint, model_combo
 from studio.gui.worker import TaskSlot
 
 PRESET_HINTS = {
@@ -79,9 +83,7 @@ class TrainForm(QWidget):
         self.variant = QComboBox()
         self.variant.setToolTip("The kind's variant: its own set of loss weights and options")
         # A fast copy's teacher: the translator to copy, and which of its directions.
-        self.teacher = QComboBox()
-        self.teacher.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.teacher.setMinimumContentsLength(16)
+        self.teacher = model_combo()
         self.teacher.setToolTip("The translator to copy: a light model learns to reproduce it on your photos, "
                                 "then translates many times faster")
         self.direction = QComboBox()
@@ -243,8 +245,7 @@ class TrainForm(QWidget):
             self.direction.addItem(f"{a} → {b}" if direction == "a2b" else f"{b} → {a}", direction)
         self.direction.setCurrentIndex(max(0, self.direction.findData(current)))
         self.direction.blockSignals(False)
-        if not self.name.text().strip():
-            self.name.setPlaceholderText(self.suggested_name() or "e.g. horse2zebra")
+        self._suggest_name()
         self.changed.emit()
 
     def set_teacher(self, name: str, direction: str | None = None) -> None:
@@ -289,6 +290,10 @@ class TrainForm(QWidget):
 
     def run_name(self) -> str:
         return self.name.text().strip() or self.suggested_name()
+
+    def _suggest_name(self) -> None:
+        if not self.name.text().strip():
+            self.name.setPlaceholderText(self.suggested_name() or "e.g. horse2zebra")
 
     def suggested_name(self) -> str:
         if TRAINERS[self.current_kind()].copies_a_model:
@@ -409,8 +414,7 @@ class TrainForm(QWidget):
                              "Skipped files:\n" + "\n".join(listed))
         else:
             field.set_status(text, "ok")
-        if not self.name.text().strip():
-            self.name.setPlaceholderText(self.suggested_name() or "e.g. horse2zebra")
+        self._suggest_name()
         self._update_pairing()
         self.scanned.emit(role)
         self.changed.emit()
