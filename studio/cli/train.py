@@ -83,7 +83,7 @@ def register(sub: Any) -> None:
     p.add_argument("--direction", default="a2b", choices=["a2b", "b2a"], help="the teacher's direction to copy")
     p.add_argument("--preset", default="fast", choices=["fast", "reference"],
                    help="fast: the light generator (default); reference: a reference-size ResNet")
-    p.add_argument("--size", type=int, help="training crop size (fast 128)")
+    p.add_argument("--size", type=int, help="training crop size (fast 256: nearly whole photos)")
     p.add_argument("--short-side", type=int, metavar="PX",
                    help="photos are brought down to this short side for the teacher (fast 286, reference 512)")
     budget = p.add_mutually_exclusive_group()
