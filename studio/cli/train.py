@@ -183,12 +183,17 @@ def cmd_train(args: argparse.Namespace) -> int:
                               "(or --resume NAME)")
         config = run_config(args.kind, args.name, args.preset, train_options(args), base_model=args.from_model)
         events = train_job(config)
-    summary = render(_train_events(events, args.quiet), quiet=args.quiet)
+    return _run_to_end(events, args.quiet, "model")
+
+
+def _run_to_end(events: Iterable[Event], quiet: bool, what: str) -> int:
+    """Render a training job on the terminal, then say where it ended: 1 when stopped early (with how to resume)."""
+    summary = render(_train_events(events, quiet), quiet=quiet)
     if summary.get("cancelled"):
         print(f"stopped at step {summary['step']}; resume with: studio train --resume {summary['run']}", file=sys.stderr)
         return 1
     if summary.get("model"):
-        print(f"trained {summary['step']} steps; model {summary['model']!r} is in the store", file=sys.stderr)
+        print(f"trained {summary['step']} steps; {what} {summary['model']!r} is in the store", file=sys.stderr)
     return 0
 
 
@@ -204,13 +209,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
         "preview_every": args.preview_every, "device": args.device, "workers": args.workers,
     }
     config = run_config("distill", args.name, args.preset, options, base_model=args.from_model)
-    summary = render(_train_events(train_job(config), args.quiet), quiet=args.quiet)
-    if summary.get("cancelled"):
-        print(f"stopped at step {summary['step']}; resume with: studio train --resume {summary['run']}", file=sys.stderr)
-        return 1
-    if summary.get("model"):
-        print(f"trained {summary['step']} steps; the fast copy {summary['model']!r} is in the store", file=sys.stderr)
-    return 0
+    return _run_to_end(train_job(config), args.quiet, "the fast copy")
 
 
 def cmd_bench_interactive(args: argparse.Namespace) -> int:

@@ -68,6 +68,7 @@ class Training:
     control: Control = field(default_factory=Control)
     steps: list[tuple[float, int]] = field(default_factory=list)
     error: BaseException | None = None
+    thread: threading.Thread | None = None
 
     def start(self) -> Training:
         def drive() -> None:
@@ -93,7 +94,8 @@ class Training:
 
     def stop(self) -> None:
         self.control.cancel()
-        self.thread.join(timeout=120)
+        if self.thread is not None:
+            self.thread.join(timeout=120)
 
 
 def _canvas(seconds: float, frame: Callable[[], Any]) -> tuple[float, float, float, float]:

@@ -45,7 +45,7 @@ from studio.core.evaluate.metrics import psnr, ssim, ssim_batch
 from studio.core.fileio import atomic_write_text
 from studio.core.images import load_rgb_uint8, resize_uint8, tensor_to_uint8, write_image
 from studio.core.jobs import Event, Progress, log_event
-from studio.core.store import DIRECTION_NETWORK, LoadedModel, ModelStore
+from studio.core.store import DIRECTION_NETWORK, LoadedModel, ModelInfo, ModelStore
 from studio.core.translate import Translator
 from studio.core.translate.image_norms import inference_copy
 
@@ -63,19 +63,25 @@ LATENCY_REPEATS = 5
 FEATURE_LAYERS = 3  # the teacher's encoder layers the feature term compares (ResNet teachers)
 
 
-def teacher_model(config: TrainConfig, store: ModelStore | None = None) -> LoadedModel:
-    """The run's teacher from the store, checked: a translator that has the run's direction."""
+def teacher_info(config: TrainConfig, store: ModelStore | None = None) -> ModelInfo:
+    """The run's teacher as the store lists it, checked from its card alone (no weights read): a
+    translator that has the run's direction."""
     if not config.teacher:
         raise StudioError("a fast copy needs the model to copy (studio distill MODEL ...)")
-    model = (store or ModelStore()).load(config.teacher)
-    roles = DIRECTION_NETWORK.get(model.info.kind)
-    if roles is None:
-        raise StudioError(f"{config.teacher!r} is a {model.info.kind} model, not an image translator: "
+    info = (store or ModelStore()).get(config.teacher)
+    if info.kind not in DIRECTION_NETWORK:
+        raise StudioError(f"{config.teacher!r} is a {info.kind} model, not an image translator: "
                           "only translators get fast copies")
-    if config.direction not in model.info.directions():
+    if config.direction not in info.directions():
         raise StudioError(f"{config.teacher!r} cannot translate {config.direction} "
-                          f"(it has: {', '.join(model.info.directions()) or 'none'})")
-    return model
+                          f"(it has: {', '.join(info.directions()) or 'none'})")
+    return info
+
+
+def teacher_model(config: TrainConfig, store: ModelStore | None = None) -> LoadedModel:
+    """The run's teacher with its weights, checked as :func:`teacher_info` checks it."""
+    store = store or ModelStore()
+    return store.load(teacher_info(config, store).name)
 
 
 def teacher_role(kind: str, direction: str) -> str:
@@ -109,8 +115,8 @@ def prepare(config: TrainConfig, folder: Path, store: ModelStore | None = None) 
     assert config.dir_a is not None
     scan = data.scan_folder(config.dir_a)
     train, held_out = split(list(scan.usable), config.seed)
-    model = teacher_model(config, store)
-    wanted = {"teacher": config.teacher, "teacher_created": model.info.created, "direction": config.direction,
+    info = teacher_info(config, store)
+    wanted = {"teacher": config.teacher, "teacher_created": info.created, "direction": config.direction,
               "photos": config.dir_a, "short_side": config.load_size, "seed": config.seed,
               "train": [str(p) for p in train], "held_out": [str(p) for p in held_out]}
     root = folder / CACHE
@@ -124,7 +130,7 @@ def prepare(config: TrainConfig, folder: Path, store: ModelStore | None = None) 
             old.unlink()
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(manifest, json.dumps({"settings": wanted, "complete": False}, indent=2) + "\n")
-    translator = Translator(model, config.direction, device=config.device)
+    translator = Translator(teacher_model(config, store), config.direction, device=config.device)  # work to do
     jobs = [(part, index, path) for part, paths in (("train", train), ("held_out", held_out))
             for index, path in enumerate(paths)]
     yield log_event(log, "info", f"translating {len(jobs)} photos with {config.teacher!r} ({config.direction}) "
@@ -188,7 +194,7 @@ class DistillTrainer(Trainer):
     def check_data(cls, config: TrainConfig) -> None:
         if not config.dir_a:
             raise StudioError("a fast copy trains on a folder of your photos: --photos DIR")
-        teacher_model(config)
+        teacher_info(config)
 
     @classmethod
     def prepare(cls, config: TrainConfig, folder: Path, store: ModelStore) -> Iterator[Event]:

@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -192,7 +193,7 @@ def _forward_control(control: Control, process: subprocess.Popen) -> None:
         if control.paused != paused:
             paused = control.paused
             _send(process, "pause" if paused else "resume")
-        threading.Event().wait(0.05)
+        time.sleep(0.05)
 
 
 # -- the child's side ------------------------------------------------------------------------------
