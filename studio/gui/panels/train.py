@@ -97,6 +97,9 @@ class TrainPanel(Panel):
         self._step = 0
         self._total = 0
         self._state = "idle"  # idle, starting, running, pausing, paused, stopping
+        # The run has reported its end; its worker thread may still be winding down (a training process
+        # exiting), but nothing is left that closing the window would interrupt.
+        self._run_over = False
         self._build()
         self._connect()
         self.refresh_runs()
@@ -284,6 +287,7 @@ class TrainPanel(Panel):
         self._history.detach()  # a previous resume's curves must not land on this run's
         self._run_name = name
         self._step, self._total = 0, 0
+        self._run_over = False
         self.losses.clear()
         self.preview.set_image(None)
         self.preview_caption.setText("Preview")
@@ -346,6 +350,7 @@ class TrainPanel(Panel):
             self.losses.flush()
 
     def _on_finished(self, data: dict) -> None:
+        self._run_over = True
         name = data.get("run", self._run_name)
         if data.get("cancelled"):
             self.stat_eta.set("—")
@@ -436,7 +441,7 @@ class TrainPanel(Panel):
 
     # -- closing -------------------------------------------------------------------------------
     def long_work(self) -> str | None:
-        if not self._slot.busy:
+        if not self._slot.busy or self._run_over:
             return None
         where = f" (step {self._step:,} of {self._total:,})" if self._total else ""
         return f"Training run “{self._run_name}” is in progress{where}."
