@@ -97,9 +97,7 @@ class TrainPanel(Panel):
         self._step = 0
         self._total = 0
         self._state = "idle"  # idle, starting, running, pausing, paused, stopping
-        # The run has reported its end; its worker thread may still be winding down (a training process
-        # exiting), but nothing is left that closing the window would interrupt.
-        self._run_over = False
+        self._run_over = False  # the run reported its end; its worker may still wind down: no long work
         self._build()
         self._connect()
         self.refresh_runs()
@@ -286,8 +284,7 @@ class TrainPanel(Panel):
         self.problem_label.hide()
         self._history.detach()  # a previous resume's curves must not land on this run's
         self._run_name = name
-        self._step, self._total = 0, 0
-        self._run_over = False
+        self._step, self._total, self._run_over = 0, 0, False
         self.losses.clear()
         self.preview.set_image(None)
         self.preview_caption.setText("Preview")
