@@ -9,7 +9,8 @@
    downloaded).
 2. The teacher: a reference-size ResNet-9 generator (``resnet_generator``, 9 blocks, ngf 64,
    instance norm: what the reference publishes) trained by the engine as a pix2pix model (L1 + GAN)
-   on those photos and the recipes' comic-book ``poster`` of them, for ``--teacher-minutes`` (or
+   on those photos and a procedural style of them (``--style``: the recipes' comic-book ``poster``, the
+   default; their pencil ``sketch``; or the unpaired benchmark's global ``colour`` mapping), for ``--teacher-minutes`` (or
    ``--teacher-steps``; ``--teacher-only`` stops there), at
    128-px crops of the photos at a short side of 286 (the scale the copy works at).
    ``--teacher-from DIR`` reuses the teacher of an earlier run's ``--out``.
@@ -54,9 +55,21 @@ def starter_data() -> Any:
     return module
 
 
-def build_photos(root: Path, count: int, seed: int) -> np.ndarray:
-    """``count`` crops into ``root``/photos and their posters into ``root``/posters; returns coffee."""
+def style_function(name: str) -> Any:
+    """The teacher's procedural style: the recipes' ``poster`` or ``sketch``, or the quality benchmark's ``colour``."""
+    if name == "colour":
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from unpaired_quality import colour_style
+
+        return colour_style
     recipes = starter_data()
+    return {"poster": recipes.poster, "sketch": recipes.pencil_sketch}[name]
+
+
+def build_photos(root: Path, count: int, seed: int, style: str) -> np.ndarray:
+    """``count`` crops into ``root``/photos and their styled versions into ``root``/posters; returns coffee."""
+    recipes = starter_data()
+    paint = style_function(style)
     rng = np.random.default_rng(seed)
     photos = recipes.colour_photos()
     held = photos.pop(recipes.HELD_OUT)
@@ -70,7 +83,7 @@ def build_photos(root: Path, count: int, seed: int) -> np.ndarray:
             y, x = int(rng.integers(0, rgb.shape[0] - side + 1)), int(rng.integers(0, rgb.shape[1] - side + 1))
             crop = np.asarray(Image.fromarray(rgb[y:y + side, x:x + side]).resize((SIZE, SIZE), Image.Resampling.LANCZOS))
             Image.fromarray(crop).save(root / "photos" / f"{name}_{k:03d}.png")
-            Image.fromarray(recipes.poster(crop)).save(root / "posters" / f"{name}_{k:03d}.png")
+            Image.fromarray(paint(crop)).save(root / "posters" / f"{name}_{k:03d}.png")
     return held
 
 
@@ -131,6 +144,8 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=70, help="crops in the user's folder (default 70)")
     parser.add_argument("--teacher-minutes", type=float, default=10.0)
     parser.add_argument("--teacher-steps", type=int, help="train the teacher for this many steps instead")
+    parser.add_argument("--style", default="poster", choices=["poster", "sketch", "colour"],
+                        help="the procedural style the teacher learns (default poster)")
     parser.add_argument("--teacher-only", action="store_true", help="build the photos and the teacher, then stop")
     parser.add_argument("--teacher-from", type=Path, help="an earlier run's --out: reuse its teacher and photos")
     parser.add_argument("--minutes", type=float, default=15.0, help="the copy's training budget (default 15)")
@@ -160,7 +175,7 @@ def main() -> int:
     coffee = recipes.colour_photos()[recipes.HELD_OUT]
     started = time.monotonic()
     if args.teacher_from is None:
-        build_photos(out, args.photos, args.seed)
+        build_photos(out, args.photos, args.seed, args.style)
         train_teacher(out, args.teacher_minutes, args.teacher_steps)
     teacher_s = time.monotonic() - started
     if args.teacher_only:

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 MODES = ("spherical", "linear")
+MAP_METHODS = ("pca", "umap")  # studio.core.latent.MAP_METHODS, without importing the engine for --help
 
 
 def register(sub: Any) -> None:
-    """Add ``studio latent interpolate|sample|reconstruct|score|direction`` to the top-level subparsers."""
-    latent = sub.add_parser("latent", help="interpolate, sample, reconstruct and score with a VAE or flow model")
+    """Add ``studio latent interpolate|sample|reconstruct|score|direction|arithmetic|map`` to the top-level subparsers."""
+    latent = sub.add_parser("latent", help="interpolate, sample, reconstruct, score, add and map latents "
+                                           "of a VAE or flow model")
     lsub = latent.add_subparsers(dest="latent_command", metavar="ACTION", required=True)
     out_help = "OUT.png (or .jpg ...): a horizontal strip; OUT.gif: an animation; a name without suffix: a folder of PNGs"
 
@@ -64,6 +66,28 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, help="FILE.safetensors")
     p.set_defaults(func=cmd_direction)
 
+    p = lsub.add_parser("arithmetic", help="decode(A − B + C): man with glasses − man + woman = woman with glasses")
+    _model_args(p)
+    p.add_argument("a", metavar="A", help="an image with the attribute (man with glasses)")
+    p.add_argument("b", metavar="B", help="the same without it (man)")
+    p.add_argument("c", metavar="C", help="the image to give it to (woman)")
+    p.add_argument("-o", "--output", required=True, help="OUT.png: the result, at the model's size")
+    p.add_argument("--strength", type=float, default=1.0, help="how much of A − B to add to C (1.0)")
+    p.add_argument("--strip", action="store_true", help="write A | B | C | result (the inputs resized), to check it")
+    p.set_defaults(func=cmd_arithmetic)
+
+    p = lsub.add_parser("map", help="a map of a folder's latent space: every image's thumbnail at its 2-D position")
+    _model_args(p)
+    p.add_argument("--images", required=True, type=Path, metavar="DIR", help="the folder (searched recursively)")
+    p.add_argument("-o", "--output", required=True, type=Path,
+                   help="MAP.png; MAP.json beside it gets each image's position and the projection")
+    p.add_argument("--method", choices=MAP_METHODS, default="pca",
+                   help="pca (default) or umap (needs the optional package umap-learn)")
+    p.add_argument("--thumb", type=int, default=48, metavar="PX", help="thumbnail size (48)")
+    p.add_argument("--size", type=int, default=1024, metavar="PX", help="canvas width and height (1024)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_map)
+
 
 def register_bench(bsub: Any) -> None:
     """Add ``studio bench latent`` next to ``studio bench train``."""
@@ -81,7 +105,7 @@ def register_bench(bsub: Any) -> None:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="a vae or flow model in the store")
+    p.add_argument("--model", required=True, help="a vae, ae or flow model in the store")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
 
 
@@ -176,6 +200,42 @@ def cmd_direction(args: argparse.Namespace) -> int:
     save_direction(args.output, direction, model, with_folder=str(args.with_folder),
                    without_folder=str(args.without_folder))
     print(f"{args.output}: a {model.latent_dim}-d direction of length {float(direction.norm()):.3f}")
+    return 0
+
+
+def cmd_arithmetic(args: argparse.Namespace) -> int:
+    import torch
+
+    from studio.core.errors import StudioError
+    from studio.core.latent import analogy, save_frames
+
+    if not math.isfinite(args.strength):
+        raise StudioError(f"--strength must be a finite number, got {args.strength}")
+    model = _load(args)
+    images = model.load_images([args.a, args.b, args.c])  # an unreadable one stops here, before any writing
+    result = analogy(model, images, args.strength)
+    out = save_frames(torch.cat([images, result]) if args.strip else result, args.output)
+    size = model.image_size
+    what = f"a strip A | B | C | result, {4 * size}×{size}" if args.strip else f"{size}×{size}"
+    print(f"{out}: C + {args.strength:g}·(A − B), {what}")
+    return 0
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from studio.core.errors import StudioError
+    from studio.core.images import is_image_file
+    from studio.core.latent import map_job, save_map
+
+    from .progress import render
+
+    if not is_image_file(args.output):
+        raise StudioError(f"{args.output}: the map is an image; name it MAP.png (or .jpg, .webp ...)")
+    model = _load(args)
+    latent_map = render(map_job(model, args.images, args.method, args.thumb, args.size), quiet=args.quiet)
+    image, data = save_map(latent_map, args.output)
+    skipped = f"; {len(latent_map.failed)} skipped" if latent_map.failed else ""
+    print(f"{image}: {len(latent_map.entries)} images on a {args.size}×{args.size} {args.method} map{skipped}; "
+          f"positions and projection in {data}")
     return 0
 
 

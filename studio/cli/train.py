@@ -17,7 +17,7 @@ from .progress import render
 
 # studio.core.train.kinds.KINDS but distill (`studio distill`), spelled out so that parsing the command
 # line does not import torch (tests/test_cut.py checks that the two agree).
-TRAIN_KINDS = ("cyclegan", "cut", "pix2pix", "vae", "flow")
+TRAIN_KINDS = ("cyclegan", "cut", "pix2pix", "vae", "ae", "flow")
 
 
 def register(sub: Any) -> None:
@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
     p.add_argument("--a", metavar="DIR", help="folder of domain A images (searched recursively)")
     p.add_argument("--b", metavar="DIR", help="folder of domain B images")
     p.add_argument("--pairs", metavar="DIR", help="pix2pix: one folder of side-by-side AB images")
-    p.add_argument("--images", metavar="DIR", help="vae / flow: the folder of images to model")
+    p.add_argument("--images", metavar="DIR", help="vae / ae / flow: the folder of images to model")
     p.add_argument("--preset", default="reference", choices=["reference", "fast"],
                    help="reference: the reference implementation's defaults; fast: a light model for CPUs")
     p.add_argument("--size", type=int, help="training crop size (reference 256, fast 128)")
@@ -48,6 +48,9 @@ def register(sub: Any) -> None:
     p.add_argument("--lambda-identity", type=float, help="CycleGAN identity weight, times the cycle weight (0.5)")
     p.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
     p.add_argument("--beta", type=float, help="VAE: weight of the KL term (1: the plain ELBO; >1: a smoother latent space)")
+    p.add_argument("--denoise", type=float, metavar="SIGMA",
+                   help="autoencoder: corrupt its inputs with Gaussian noise of this σ (pixels in [-1, 1]; 0.1-0.3 "
+                        "typical) and learn to give back the clean image (a denoising autoencoder)")
     p.add_argument("--pool-size", type=int, help="fake-image history per discriminator (CycleGAN 50)")
     p.add_argument("--variant", choices=["cut", "fastcut"],
                    help="cut: cut (PatchNCE λ 1 with an identity term) or fastcut (λ 10, no identity term, "
@@ -155,6 +158,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "checkpoint_every": args.checkpoint_every, "preview_every": args.preview_every,
         "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
         "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size, "beta": args.beta,
+        "denoise": args.denoise,
         "seed": args.seed, "workers": args.workers, "epochs": args.epochs, "n_epochs": args.n_epochs,
         "n_epochs_decay": args.n_epochs_decay, "augment": "" if args.no_augment else args.augment,
         "variant": args.variant, "lambda_nce": args.lambda_nce, "num_patches": args.num_patches,

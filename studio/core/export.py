@@ -48,6 +48,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "cut": ("a2b",),
     "pix2pix": ("a2b",),
     "vae": ("encoder", "decoder"),
+    "ae": ("encoder", "decoder"),
     "flow": ("forward", "inverse"),
 }
 
@@ -200,18 +201,18 @@ def _latent_part(model: LoadedModel, part: str) -> Exportable:
     size, dim = latent.image_size, latent.latent_dim
     batch = {0: torch.export.Dim("batch")}
     image_text = "float32 [batch, 3, {h}, {w}], RGB scaled to [-1, 1] (pixel / 127.5 - 1)"
-    rng = np.random.default_rng(0)
     common: dict[str, Any] = {"kind": latent.kind, "image_size": size, "latent_dim": dim}
     if part in ("encoder", "forward"):
         module = latent.encoder_module().eval()
-        if latent.kind == "vae":
-            names, dims = ["mean", "logvar"], (batch,)
+        if latent.kind in ("vae", "ae"):
+            names, dims = (["mean", "logvar"] if latent.kind == "vae" else ["latent"]), (batch,)
             checks = [[pattern_input(2, 3, size, size, seed=1)], [pattern_input(1, 3, size, size, seed=2)]]
             example = torch.from_numpy(pattern_input(2, 3, size, size, seed=0))
             described = {
                 "input": "image: " + image_text.format(h=size, w=size)
                          + f"; Studio resizes the whole image to {size}×{size} (bicubic) first",
-                "output": f"mean, logvar: float32 [batch, {dim}], the Gaussian posterior; Studio's latent is the mean",
+                "output": (f"mean, logvar: float32 [batch, {dim}], the Gaussian posterior; Studio's latent is the mean"
+                           if latent.kind == "vae" else f"latent: float32 [batch, {dim}], the autoencoder's code"),
             }
         else:
             multiple = 2 ** int(cast(dict[str, Any], latent.net.config)["levels"])
@@ -231,14 +232,14 @@ def _latent_part(model: LoadedModel, part: str) -> Exportable:
     else:
         module = ClampedDecoder(latent.decoder_module()).eval()
         names, dims = ["image"], (batch,)
-        scale = 1.0 if latent.kind == "vae" else 0.7
         with torch.inference_mode():  # a real image's latent, and a prior sample
             encoded = latent.encoder_module()(torch.from_numpy(pattern_input(1, 3, size, size, seed=3)))[0]
-        checks = [[(rng.standard_normal((2, dim)) * scale).astype(np.float32)],
-                  [encoded.float().numpy()]]
-        example = torch.from_numpy((rng.standard_normal((2, dim)) * scale).astype(np.float32))
+        checks = [[latent.sample_latents(2, seed=4).numpy()], [encoded.float().numpy()]]
+        example = latent.sample_latents(2, seed=5)
+        prior = ("the prior is N(0, I)" if latent.kind != "ae" else
+                 "codes of images; samples come from the Gaussian fitted to the training codes, kept in Studio's card")
         described = {
-            "input": f"latent: float32 [batch, {dim}] (the prior is N(0, I))",
+            "input": f"latent: float32 [batch, {dim}] ({prior})",
             "output": "image: " + image_text.format(h=size, w=size) + ", clamped to [-1, 1] as Studio shows it",
         }
         output_dims = {"image": ["batch", None, None, None]}

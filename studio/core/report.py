@@ -73,7 +73,7 @@ def domains_pair(info: ModelInfo) -> str:
 
 def domains_column(info: ModelInfo) -> str:
     """A listing's domains: the pair for translators, the one domain for VAE and flow models."""
-    return info.domains.get("A", "—") if info.kind in ("vae", "flow") else domains_pair(info)
+    return info.domains.get("A", "—") if info.kind in ("vae", "ae", "flow") else domains_pair(info)
 
 
 def network_text(spec: Mapping[str, Any]) -> str:
@@ -96,8 +96,8 @@ def columns(rows: list[tuple[str, ...]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-KIND_LABELS = {"cyclegan": "CycleGAN", "cut": "CUT", "pix2pix": "pix2pix", "vae": "VAE", "flow": "Flow",
-               "distill": "fast copy"}
+KIND_LABELS = {"cyclegan": "CycleGAN", "cut": "CUT", "pix2pix": "pix2pix", "vae": "VAE", "ae": "Autoencoder",
+               "flow": "Flow", "distill": "fast copy"}
 
 
 def kind_label(kind: str) -> str:

@@ -11,7 +11,7 @@ from studio import __version__
 from studio.core import device as devices
 from studio.core.errors import Cancelled, StoreError
 from studio.core.jobs import Control, Event, Finished, Item, Log, run
-from studio.core.store import UNPAIRED_KINDS, ModelInfo, ModelStore
+from studio.core.store import LATENT_KINDS, UNPAIRED_KINDS, ModelInfo, ModelStore
 
 from .inputs import Context, EvalError, now
 from .latent_models import evaluate_latent
@@ -45,9 +45,9 @@ def evaluate_job(
     info = model if isinstance(model, ModelInfo) else store.get(model)
     if direction is not None and direction not in ("a2b", "b2a"):
         raise EvalError(f"unknown direction {direction!r} (use a2b or b2a)")
-    if info.kind in ("vae", "flow") and (b is not None or direction is not None):
+    if info.kind in LATENT_KINDS and (b is not None or direction is not None):
         raise EvalError(f"model {info.name!r} is a {info.kind} model: give its held-out images as --a only")
-    if direction is not None and info.kind not in ("vae", "flow") and direction not in info.directions():
+    if direction is not None and info.kind not in LATENT_KINDS and direction not in info.directions():
         raise EvalError(f"model {info.name!r} is a {info.kind} model: it translates {' and '.join(info.directions())} only")
     loaded = store.load(info)
     ctx = Context(loaded, devices.pick_device(device), control)

@@ -1,4 +1,4 @@
-"""Latent evaluation (VAE, flow): held-out reconstruction PSNR and ELBO, or bits per dimension."""
+"""Latent evaluation (VAE, autoencoder, flow): held-out reconstruction PSNR, and the ELBO or bits per dimension."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ LATENT_BATCH = 16
 
 
 def evaluate_latent(ctx: Context, a: Path, max_images: int | None) -> Generator[Event, None, tuple[dict, dict]]:
-    """Held-out images, resized to the model's size as in training: VAE PSNR and ELBO, flow bits/dim."""
+    """Held-out images, resized to the model's size as in training: VAE PSNR and ELBO, autoencoder PSNR, flow
+    bits/dim."""
     latent = LatentModel(ctx.model, device=ctx.device)
     files = folder_images(a, "--a", max_images)
     chunks = [files[i : i + LATENT_BATCH] for i in range(0, len(files), LATENT_BATCH)]
@@ -58,6 +59,8 @@ def evaluate_latent(ctx: Context, a: Path, max_images: int | None) -> Generator[
     notes = {
         "vae": "images resized to the model's size; reconstruction from the posterior mean; ELBO in nats per image "
                "with one seeded posterior sample (β = 1), and as a bound in bits per dimension",
+        "ae": "images resized to the model's size; reconstruction of the clean image (an autoencoder has no "
+              "likelihood to report)",
         "flow": "images resized to the model's size; bits/dim with seeded uniform dequantisation (the training "
                 "objective) and at the 8-bit bin centres; reconstruction = decode(encode(x))",
     }
@@ -72,6 +75,8 @@ def evaluate_latent(ctx: Context, a: Path, max_images: int | None) -> Generator[
 
 @torch.inference_mode()
 def _latent_scores(latent: Any, x: torch.Tensor, generator: torch.Generator, seed: int) -> dict[str, torch.Tensor]:
+    if latent.kind == "ae":
+        return {}
     if latent.kind == "flow":
         return {"bits_per_dim": latent.dequantized_bits_per_dim(x, seed=seed),
                 "bits_per_dim_bin_centres": latent.score(x)}

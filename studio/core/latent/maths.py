@@ -1,6 +1,7 @@
-"""Latent arithmetic, pure functions of flat (…, D) latent tensors: interpolation, blends, directions.
+"""Latent arithmetic, pure functions of flat (…, D) latent tensors: interpolation, blends, analogies, directions.
 
-Both model kinds put their latents under a unit Gaussian prior, so the same arithmetic serves both.
+The VAE and the flow put their latents under a unit Gaussian prior, the autoencoder wherever its codes
+fell; the same arithmetic serves all of them.
 """
 
 from __future__ import annotations
@@ -100,6 +101,16 @@ def blend(latents: Tensor, weights: Sequence[float] | Tensor, mode: str = "linea
 def apply_direction(latents: Tensor, direction: Tensor, strength: float) -> Tensor:
     """Move latents along a direction: z + strength · direction."""
     return latents + strength * direction
+
+
+def arithmetic(a: Tensor, b: Tensor, c: Tensor, strength: float = 1.0) -> Tensor:
+    """Latent analogy: ``c + strength · (a − b)``, the latent to decode for "A is to B as ? is to C".
+
+    a − b is what A has and B lacks ("man with glasses" − "man": the glasses), added to C ("woman"),
+    giving "woman with glasses". Strength 1 is a − b + c; 0, or a == b, gives exactly c. Works on
+    (D,) or (N, D) latents alike (broadcasting).
+    """
+    return c + strength * (a - b)
 
 
 def principal_directions(latents: Tensor, k: int = 8) -> tuple[Tensor, Tensor]:

@@ -1,7 +1,8 @@
-"""A VAE or flow from the store as a latent model: images ↔ flat latents, samples, scores.
+"""A VAE, autoencoder or flow from the store as a latent model: images ↔ flat latents, samples, scores.
 
 Images here are (N, 3, S, S) float tensors in [-1, 1] at the model's size S; latents are flat
-(N, D) tensors: the VAE's posterior means (D = latent_dim) or the flow's standardised ε
+(N, D) tensors: the VAE's posterior means (D = latent_dim), the autoencoder's codes (D =
+latent_dim, not standardised: wherever its training put them) or the flow's standardised ε
 (D = 3·S·S). Exporters take :meth:`LatentModel.encoder_module` and
 :meth:`LatentModel.decoder_module`, plain ``nn.Module``\\ s.
 """
@@ -26,26 +27,27 @@ from .shared import BATCH, DEFAULT_TEMPERATURE, LATENT_KINDS, SCORE_SEED, Latent
 
 
 class LatentModel:
-    """A VAE or flow from the store, in eval mode on one device, with images ↔ flat latents."""
+    """A VAE, autoencoder or flow from the store, in eval mode on one device, with images ↔ flat latents."""
 
     def __init__(self, model: LoadedModel, device: str | torch.device | None = None):
         kind = model.info.kind
         if kind not in LATENT_KINDS:
-            raise LatentError(f"model {model.info.name!r} is a {kind} model; latent operations need a vae or flow model")
+            raise LatentError(f"model {model.info.name!r} is a {kind} model; latent operations need a "
+                              f"{', '.join(LATENT_KINDS[:-1])} or {LATENT_KINDS[-1]} model")
         if kind not in model.networks:
             raise LatentError(f"model {model.info.name!r}: its card has no {kind!r} network")
         self.name = model.info.name
         self.kind = kind
         self.card = model.card
         self.device = devices.pick_device(None if device is None else str(device))
-        # A ConvVAE or a Glow, by kind; typed Any because the registry builds it from the card.
+        # A ConvVAE, ConvAE or Glow, by kind; typed Any because the registry builds it from the card.
         self.net: Any = cast(Any, model.networks[kind]).to(self.device).eval()
         self.image_size: int = int(self.net.image_size)
-        if kind == "vae":
+        if kind in ("vae", "ae"):
             # Same values, faster convolutions on CPU (about 1.5× for a 64-px decode) and on CUDA.
             self.net.to(memory_format=torch.channels_last)
             self.latent_dim: int = int(self.net.latent_dim)
-            self._encoder: nn.Module = VAEMeanEncoder(self.net)
+            self._encoder: nn.Module = VAEMeanEncoder(self.net) if kind == "vae" else self.net.encoder
             self._decoder: nn.Module = self.net.decoder
         else:
             self.latent_dim = 3 * self.image_size**2
@@ -61,11 +63,13 @@ class LatentModel:
 
     # -- modules for export ----------------------------------------------------------------------
     def encoder_module(self) -> nn.Module:
-        """VAE: images -> (mean, log-variance) (``ConvVAE.encoder``); flow: images -> (ε, bits/dim) (``FlowEncoder``)."""
+        """VAE: images -> (mean, log-variance) (``ConvVAE.encoder``); autoencoder: images -> (code,)
+        (``CodeEncoder``); flow: images -> (ε, bits/dim) (``FlowEncoder``)."""
         return self.net.encoder if self.kind == "vae" else self._encoder
 
     def decoder_module(self) -> nn.Module:
-        """VAE: latents -> images (``ConvVAE.decoder``); flow: ε -> images (``FlowDecoder``, W⁻¹ precomputed)."""
+        """VAE, autoencoder: latents -> images (their ``decoder``); flow: ε -> images (``FlowDecoder``, W⁻¹
+        precomputed)."""
         return self._decoder
 
     # -- images ------------------------------------------------------------------------------------
@@ -111,11 +115,13 @@ class LatentModel:
         return torch.cat(out) if out else self._empty_images()
 
     def reconstruct(self, images: Tensor) -> Tensor:
-        """decode(encode(x)): the flow returns x itself to float error; the VAE its (blurrier) reading of x."""
+        """decode(encode(x)): the flow returns x itself to float error; the VAE and autoencoder their (blurrier)
+        reading of x."""
         return self.decode(self.encode(images))
 
     def sample_latents(self, n: int, temperature: float | None = None, seed: int | None = None) -> Tensor:
-        """n latents from the prior N(0, T²I); T defaults to 1 (VAE) or 0.7 (flow)."""
+        """n latents from the prior N(0, T²I), T defaulting to 1 (VAE) or 0.7 (flow); an autoencoder's from the
+        Gaussian fitted to its training codes, its spread scaled by T (default 1)."""
         t = DEFAULT_TEMPERATURE[self.kind] if temperature is None else float(temperature)
         if t < 0:
             raise LatentError(f"temperature must be ≥ 0, got {t}")
@@ -124,7 +130,8 @@ class LatentModel:
             g.seed()
         else:
             g.manual_seed(seed)
-        return torch.randn(n, self.latent_dim, generator=g) * t
+        noise = torch.randn(n, self.latent_dim, generator=g) * t
+        return self.net.codes_from_noise(noise.to(self.device)).float().cpu() if self.kind == "ae" else noise
 
     def sample(self, n: int, temperature: float | None = None, seed: int | None = None) -> Tensor:
         return self.decode(self.sample_latents(n, temperature, seed))
@@ -137,6 +144,9 @@ class LatentModel:
         dequantised bits/dim that the card reports). VAE: the bound from the ELBO (one seeded
         posterior sample, Gaussian density at the bin centres × bin width), an upper bound.
         """
+        if self.kind == "ae":
+            raise LatentError(f"model {self.name!r} is an autoencoder: it has no likelihood to score with "
+                              "(a VAE gives a bound, a flow the exact figure)")
         images = self._check_images(images)
         out = []
         g = torch.Generator().manual_seed(SCORE_SEED)
@@ -153,7 +163,7 @@ class LatentModel:
     def dequantized_bits_per_dim(self, images: Tensor, seed: int = SCORE_SEED) -> Tensor:
         """Flow only: bits/dim with uniform dequantisation noise, the training objective's estimator."""
         if self.kind != "flow":
-            raise LatentError(f"model {self.name!r} is a VAE; dequantised bits/dim is a flow measure")
+            raise LatentError(f"model {self.name!r} is a {self.kind}; dequantised bits/dim is a flow measure")
         g = torch.Generator().manual_seed(seed)
         glow: Glow = self.net
         out = []

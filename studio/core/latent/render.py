@@ -21,8 +21,9 @@ from torch import Tensor
 from studio.core.errors import ImageError
 
 from .frames import to_rgb8
-from .maths import apply_direction, blend, path
+from .maths import apply_direction, arithmetic, blend, path
 from .model import LatentModel
+from .shared import LatentError
 
 
 class LatentCache:
@@ -130,3 +131,14 @@ class Renderer:
 def interpolate(model: LatentModel, images: Tensor, steps: int, mode: str = "spherical") -> Tensor:
     """Frames from the first image to the last through the others: ((K−1)·(steps−1)+1, 3, S, S)."""
     return model.decode(path(model.encode(images), steps, mode))
+
+
+def analogy(model: LatentModel, images: Tensor, strength: float = 1.0) -> Tensor:
+    """decode(z_C + strength · (z_A − z_B)) for three images (3, 3, S, S) in the order A, B, C: (1, 3, S, S).
+
+    "man with glasses" − "man" + "woman" ≈ "woman with glasses" (see :func:`.maths.arithmetic`).
+    """
+    if images.ndim != 4 or images.shape[0] != 3:
+        raise LatentError(f"latent arithmetic takes three images A, B, C, got shape {tuple(images.shape)}")
+    z = model.encode(images)
+    return model.decode(arithmetic(z[0], z[1], z[2], strength))

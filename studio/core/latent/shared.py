@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from studio.core.errors import StudioError
+from studio.core.store import LATENT_KINDS
 
-LATENT_KINDS = ("vae", "flow")
 MODES = ("linear", "spherical")
-DEFAULT_TEMPERATURE = {"vae": 1.0, "flow": 0.7}  # Glow's samples look best a little colder
+# Glow's samples look best a little colder; the autoencoder's come from the Gaussian fitted to its codes.
+DEFAULT_TEMPERATURE = {"vae": 1.0, "ae": 1.0, "flow": 0.7}
+__all__ = ["BATCH", "DEFAULT_TEMPERATURE", "LATENT_KINDS", "MODES", "SCORE_SEED", "LatentError"]
 BATCH = 16  # images per forward pass when encoding many
 SCORE_SEED = 1234
 

@@ -3,6 +3,7 @@
 Importing this package registers every architecture, so ``build(arch, params)`` knows them all.
 """
 
+from .autoencoder import ConvAE
 from .detect import clean_state_dict, detect_generator, load_into
 from .discriminators import NLayerDiscriminator, PixelDiscriminator
 from .flow import FlowDecoder, FlowEncoder, Glow
@@ -15,6 +16,7 @@ from .vae import ConvVAE
 
 __all__ = [
     "REFERENCE_PRESETS",
+    "ConvAE",
     "ConvVAE",
     "FlowDecoder",
     "FlowEncoder",

@@ -38,17 +38,22 @@ def _widths(image_size: int, channels: int, max_channels: int) -> list[int]:
     return [min(channels * 2**i, max_channels) for i in range(steps + 1)]
 
 
+def conv_features(image_size: int, channels: int, max_channels: int) -> tuple[nn.Sequential, int]:
+    """Strided convolutions from the image down to BOTTOM×BOTTOM; (layers, flattened width)."""
+    widths = _widths(image_size, channels, max_channels)
+    layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 3, padding=1), nn.SiLU()]
+    for c_in, c_out in zip(widths, widths[1:], strict=False):
+        layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.GroupNorm(_groups(c_out), c_out), nn.SiLU()]
+    return nn.Sequential(*layers), widths[-1] * BOTTOM * BOTTOM
+
+
 class Encoder(nn.Module):
     """(N, 3, S, S) -> (mean, log-variance), each (N, latent_dim)."""
 
     def __init__(self, image_size: int, latent_dim: int, channels: int, max_channels: int):
         super().__init__()
-        widths = _widths(image_size, channels, max_channels)
-        layers: list[nn.Module] = [nn.Conv2d(3, widths[0], 3, padding=1), nn.SiLU()]
-        for c_in, c_out in zip(widths, widths[1:], strict=False):
-            layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.GroupNorm(_groups(c_out), c_out), nn.SiLU()]
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(widths[-1] * BOTTOM * BOTTOM, 2 * latent_dim)
+        self.features, width = conv_features(image_size, channels, max_channels)
+        self.head = nn.Linear(width, 2 * latent_dim)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         mean, logvar = self.head(self.features(x).flatten(1)).chunk(2, dim=1)
@@ -83,13 +88,7 @@ class ConvVAE(Network):
 
     def __init__(self, image_size: int = 64, latent_dim: int = 128, channels: int = 32, max_channels: int = 256):
         super().__init__()
-        check_int("image_size", image_size, MIN_SIZE)
-        if image_size > MAX_SIZE or image_size & (image_size - 1):
-            raise ModelError(f"parameter 'image_size' must be a power of two from {MIN_SIZE} to {MAX_SIZE}, "
-                             f"got {image_size}")
-        check_int("latent_dim", latent_dim, 1)
-        check_int("channels", channels, 1)
-        check_int("max_channels", max_channels, channels)
+        check_sizes(image_size, latent_dim, channels, max_channels)
         self.config = {"image_size": image_size, "latent_dim": latent_dim, "channels": channels,
                        "max_channels": max_channels}
         self.image_size, self.latent_dim = image_size, latent_dim
@@ -111,6 +110,16 @@ class ConvVAE(Network):
 
     def decode(self, z: Tensor) -> Tensor:
         return self.decoder(z)
+
+
+def check_sizes(image_size: int, latent_dim: int, channels: int, max_channels: int) -> None:
+    check_int("image_size", image_size, MIN_SIZE)
+    if image_size > MAX_SIZE or image_size & (image_size - 1):
+        raise ModelError(f"parameter 'image_size' must be a power of two from {MIN_SIZE} to {MAX_SIZE}, "
+                         f"got {image_size}")
+    check_int("latent_dim", latent_dim, 1)
+    check_int("channels", channels, 1)
+    check_int("max_channels", max_channels, channels)
 
 
 def kl_to_unit_gaussian(mean: Tensor, logvar: Tensor) -> Tensor:

@@ -10,6 +10,7 @@ from .card import (
     DIRECTION_NETWORK,
     FORMAT_VERSION,
     KINDS,
+    LATENT_KINDS,
     UNPAIRED_KINDS,
     WEIGHTS_NAME,
     LoadedModel,
@@ -38,7 +39,7 @@ from .importers import import_plan, read_weights_file, write_safetensors
 from .model_store import ModelStore
 
 __all__ = [
-    "CARD_NAME", "DEFAULT_MIRROR", "DIRECTION_NETWORK", "FORMAT_VERSION", "KINDS", "MIRROR_ENV", "UNPAIRED_KINDS",
+    "CARD_NAME", "DEFAULT_MIRROR", "DIRECTION_NETWORK", "FORMAT_VERSION", "KINDS", "LATENT_KINDS", "MIRROR_ENV", "UNPAIRED_KINDS",
     "WEIGHTS_NAME",
     "CatalogEntry", "CatalogError", "DownloadError", "LoadedModel", "ModelInfo", "ModelStore", "StoreError",
     "build_networks", "check_card", "check_online", "download_job", "downloads_dir", "entry_url",

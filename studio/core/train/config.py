@@ -44,6 +44,7 @@ class TrainConfig:
     lambda_l1: float = 100.0  # pix2pix
     lambda_gp: float = 10.0  # wgangp
     beta: float = 1.0  # VAE: weight of the KL term (β-VAE); 1 trains on the ELBO itself
+    denoise: float = 0.0  # autoencoder: σ of the Gaussian noise that corrupts its inputs (0: a plain autoencoder)
     pool_size: int = 50
     # CUT (contrastive unpaired translation): PatchNCE between input and output patches
     variant: str = ""  # the kind's variant, "" for kinds with none (cut: "cut" or "fastcut")
@@ -93,6 +94,8 @@ class TrainConfig:
             raise StudioError("batch size must be ≥ 1 and epoch counts ≥ 0")
         if self.beta < 0:
             raise StudioError(f"--beta must be ≥ 0, got {self.beta}")
+        if not 0 <= self.denoise <= 2:
+            raise StudioError(f"--denoise is a noise level from 0 to 2 (pixels in [-1, 1]), got {self.denoise}")
         if self.max_steps is not None and self.max_steps < 1:
             raise StudioError("--max-steps must be at least 1")
         if self.minutes is not None and not self.minutes > 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from studio.core.errors import StudioError
 
+from .ae import AETrainer
 from .config import TrainConfig
 from .cut import CUTTrainer
 from .cyclegan import CycleGANTrainer
@@ -16,7 +17,8 @@ from .vae import VAETrainer
 
 TRAINERS: dict[str, type[Trainer]] = {
     trainer.kind: trainer
-    for trainer in (CycleGANTrainer, CUTTrainer, Pix2PixTrainer, DistillTrainer, VAETrainer, FlowTrainer)
+    for trainer in (CycleGANTrainer, CUTTrainer, Pix2PixTrainer, DistillTrainer, VAETrainer, AETrainer,
+                    FlowTrainer)
 }
 KINDS: tuple[str, ...] = tuple(TRAINERS)
 

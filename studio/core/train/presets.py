@@ -122,26 +122,27 @@ def latent_preset(kind: str, size: int, preset_name: str = "reference") -> dict[
     """Network and optimiser settings for ``kind`` at ``size`` px (``fast``: about a quarter of the work)."""
     fast = preset_name == "fast"
     common = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "batch_size": 16, "flip": True}
-    if kind == "vae":
+    if kind in ("vae", "ae"):  # the autoencoder has the VAE's shape, to be compared with it
         if size not in VAE_SIZES:
-            raise StudioError(f"a VAE trains at --size {', '.join(map(str, VAE_SIZES))}, got {size}")
+            raise StudioError(f"{'a VAE' if kind == 'vae' else 'an autoencoder'} trains at --size "
+                              f"{', '.join(map(str, VAE_SIZES))}, got {size}")
         params = {"image_size": size, "latent_dim": 128, "channels": 16 if fast else 32,
                   "max_channels": 128 if fast else 256}
-        return {**common, "generator": {"arch": "conv_vae", "params": params}}
+        return {**common, "generator": {"arch": "conv_vae" if kind == "vae" else "conv_ae", "params": params}}
     if kind == "flow":
         levels = 4 if size >= 128 else 3
         if size % 2**levels or size < 2**levels:
             raise StudioError(f"a flow at {levels} levels needs --size divisible by {2**levels}, got {size}")
         params = {"image_size": size, "levels": levels, "depth": 4 if fast else 8, "hidden": 64 if fast else 128}
         return {**common, "lr": 5e-4, "generator": {"arch": "glow", "params": params}}
-    raise StudioError(f"unknown latent model kind {kind!r} (known: vae, flow)")
+    raise StudioError(f"unknown latent model kind {kind!r} (known: vae, ae, flow)")
 
 
 KIND_PRESETS: dict[str, Callable[[bool, int | None], dict[str, Any]]] = {
     "cyclegan": _cyclegan, "cut": _cut, "pix2pix": _pix2pix, "distill": _distill, "vae": _latent("vae"),
-    "flow": _latent("flow"),
+    "ae": _latent("ae"), "flow": _latent("flow"),
 }
-LATENT_SIZED = ("vae", "flow")  # the size picks the network; no resize-then-crop jitter
+LATENT_SIZED = ("vae", "ae", "flow")  # the size picks the network; no resize-then-crop jitter
 OWN_LOAD_SIZE = (*LATENT_SIZED, "distill")  # the load size is not derived from the crop
 
 

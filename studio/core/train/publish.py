@@ -95,10 +95,19 @@ def publish(run: Run, store: ModelStore, final_losses: dict[str, float]) -> Mode
             "config": {k: recorded[k] for k in CARD_CONFIG_KEYS + trainer.card_config_keys},
         },
     )
+    trainer.after_training(lambda: training_batches(run))
     card["metrics"] = held_out_metrics(run)
     trainer.finish_card(card)
     states = {role: net.state_dict() for role, net in generators.items()}
     return store.save(config.name, card, states, overwrite=store.exists(config.name))
+
+
+def training_batches(run: Run) -> Iterable[dict[str, Any]]:
+    """The training images once, as held-out ones are evaluated: whole, unflipped, in order."""
+    preprocess = run.trainer.evaluation_preprocess(run.config)
+    batch = 1 if preprocess.mode == "none" else max(1, run.config.batch_size)
+    return data.make_loader(run.dataset.with_preprocess(preprocess), batch_size=batch, seed=run.config.seed,
+                            epoch=0, workers=0)
 
 
 def held_out_metrics(run: Run) -> dict[str, Any]:

@@ -9,7 +9,7 @@ needs (:meth:`Trainer.check_data`, :meth:`Trainer.dataset`) and what its publish
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -205,6 +205,11 @@ class Trainer:
     def published_networks(self) -> dict[str, nn.Module]:
         """The networks the published model holds, by their role in its card."""
         return self.generators()
+
+    def after_training(self, images: Callable[[], Iterable[dict[str, Any]]]) -> None:
+        """Work on the whole training set once training is over, before publishing: ``images()``
+        gives its batches, whole and unflipped (an autoencoder fits its sampling Gaussian to their
+        codes). Nothing for most kinds, which never call it."""
 
     def finish_card(self, card: dict[str, Any]) -> None:
         """Last words on the card (its metrics are in): what only this kind records."""
