@@ -183,6 +183,15 @@ def test_a_time_budget_fits_the_steps_after_calibration_then_holds_the_run_to_it
     budget.step, budget.elapsed = 401, 60.2  # the machine slowed down: the budget ends the run
     assert "budget is spent at step 401" in next(iter(hook.after_step(budget, {}))).message
     assert budget.total == 401
+    # A short schedule (a small folder's few epochs) grows to the budget, unless --max-steps caps the run.
+    for cap, expected, epochs in ((None, 600, (30, 30)), (20, 20, (1, 1))):
+        short = TrainConfig(kind="cyclegan", name="y", minutes=1.0, n_epochs=1, n_epochs_decay=1, max_steps=cap)
+        grown = Run(short, trainer=None, dataset=[0] * 10, folder=tmp_path, device=torch.device("cpu"), world=World())
+        grown.total = short.total_steps(grown.steps_per_epoch)
+        grown.step, grown.elapsed = 10, 1.0
+        list(TimeBudget().after_step(grown, {}))
+        assert grown.total == expected and (short.n_epochs, short.n_epochs_decay) == epochs
+    assert short.lr_at(19, 10) > 0  # the capped run keeps its own schedule
 
 
 def test_a_run_past_its_time_budget_ends_and_publishes(tmp_path, teacher):

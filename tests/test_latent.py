@@ -435,7 +435,7 @@ def test_latent_operations_refuse_translation_models_and_wrong_shapes(trained):
     from helpers import save_cyclegan
 
     save_cyclegan("tiny-gan")
-    with pytest.raises(StudioError, match="vae, ae or flow"):
+    with pytest.raises(StudioError, match="vae, ae, flow or dcgan"):
         latent.LatentModel.load("tiny-gan", device="cpu")
     model = load(trained, "vae")
     with pytest.raises(StudioError, match=r"\(N, 3, 32, 32\)"):

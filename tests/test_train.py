@@ -309,7 +309,8 @@ def test_every_kind_has_a_trainer_and_a_preset():
     from studio.core.train.kinds import TRAINERS
     from studio.core.train.presets import KIND_PRESETS
 
-    assert set(TRAINERS) == set(KIND_PRESETS) == {"cyclegan", "cut", "pix2pix", "distill", "vae", "ae", "flow"}
+    assert set(TRAINERS) == set(KIND_PRESETS) == {"cyclegan", "cut", "pix2pix", "distill", "vae", "ae", "flow",
+                                                      "dcgan", "pixelcnn"}
     assert all(trainer.kind == kind for kind, trainer in TRAINERS.items())
 
 

@@ -22,7 +22,7 @@ MAP_METHODS = ("pca", "umap")  # studio.core.latent.MAP_METHODS, without importi
 def register(sub: Any) -> None:
     """Add ``studio latent interpolate|sample|reconstruct|score|direction|arithmetic|map`` to the top-level subparsers."""
     latent = sub.add_parser("latent", help="interpolate, sample, reconstruct, score, add and map latents "
-                                           "of a VAE or flow model")
+                                           "of a VAE or flow model; sample and score with a PixelCNN")
     lsub = latent.add_subparsers(dest="latent_command", metavar="ACTION", required=True)
     out_help = "OUT.png (or .jpg ...): a horizontal strip; OUT.gif: an animation; a name without suffix: a folder of PNGs"
 
@@ -35,13 +35,14 @@ def register(sub: Any) -> None:
     p.add_argument("--duration", type=int, default=80, metavar="MS", help="GIF: milliseconds per frame (80)")
     p.set_defaults(func=cmd_interpolate)
 
-    p = lsub.add_parser("sample", help="random images from the model")
+    p = lsub.add_parser("sample", help="random images from the model (a PixelCNN draws them pixel by pixel)")
     _model_args(p)
     p.add_argument("-n", type=int, default=8, help="how many (8)")
     p.add_argument("--temperature", type=float, help="spread of the latents (VAE default 1.0, flow 0.7)")
     p.add_argument("--seed", type=int, help="repeatable samples")
     p.add_argument("-o", "--output", required=True, help=out_help)
     p.add_argument("--duration", type=int, default=300, metavar="MS", help="GIF: milliseconds per frame (300)")
+    p.add_argument("-q", "--quiet", action="store_true", help="PixelCNN: no progress bar")
     p.set_defaults(func=cmd_sample)
 
     p = lsub.add_parser("reconstruct", help="encode and decode an image (a flow returns it exactly)")
@@ -54,7 +55,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=cmd_reconstruct)
 
     p = lsub.add_parser("score", help="bits per dimension of images: lower = more typical of the training set")
-    _model_args(p)
+    p.add_argument("--model", required=True, action="append",
+                   help="a pixelcnn (exact), flow or vae (a bound) model in the store; give --model again to put "
+                        "several side by side, one column each, with their means")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_score)
@@ -141,13 +145,35 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from studio.core.errors import StudioError
     from studio.core.latent import save_frames
+    from studio.core.store import ModelStore
 
     if args.n < 1:
         raise StudioError("-n must be at least 1")
+    if ModelStore().get(args.model).kind == "pixelcnn":
+        return _sample_pixels(args)
     model = _load(args)
     frames = model.sample(args.n, args.temperature, args.seed)
     out = save_frames(frames, args.output, duration_ms=args.duration)
     print(_describe(out, len(frames), model.image_size))
+    return 0
+
+
+def _sample_pixels(args: argparse.Namespace) -> int:
+    from studio.core.errors import StudioError
+    from studio.core.latent import PixelModel, save_frames
+
+    from .progress import render
+
+    if args.temperature is not None:
+        raise StudioError(f"model {args.model!r} is a PixelCNN: it samples its own distribution, pixel by pixel "
+                          "(--temperature is for the latent models)")
+    model = PixelModel.load(args.model, device=args.device)
+    started = time.perf_counter()
+    frames = render(model.sample_job(args.n, args.seed), quiet=args.quiet)
+    seconds = time.perf_counter() - started
+    out = save_frames(frames, args.output, duration_ms=args.duration)
+    print(_describe(out, len(frames), model.image_size))
+    print(f"{args.n} sample{'s' if args.n != 1 else ''} in {seconds:.1f} s ({seconds / args.n:.2f} s per sample)")
     return 0
 
 
@@ -170,26 +196,62 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_score(args: argparse.Namespace) -> int:
-    from studio.core.errors import ImageError
+# What each kind's bits/dim is: a flow's density at the 8-bit bin centres, a PixelCNN's discrete likelihood.
+SCORE_NOTES = {"flow": "", "pixelcnn": "exact", "vae": "ELBO bound"}
 
-    model = _load(args)
-    what = "bits/dim" if model.kind == "flow" else "bits/dim (ELBO bound)"
-    results, failed = [], 0
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from studio.core.errors import ImageError, StudioError
+    from studio.core.latent import load_scorer
+
+    if len(set(args.model)) != len(args.model):
+        raise StudioError("give each --model once")
+    models = [load_scorer(name, device=args.device) for name in args.model]
+    rows, failed = [], 0
     for path in args.images:
         try:
-            x = model.load_image(path)
+            images = [model.load_image(path) for model in models]  # each at its own model's size
         except ImageError as exc:
             print(f"failed: {exc}", file=sys.stderr)
             failed += 1
             continue
-        results.append({"path": path, "bits_per_dim": round(float(model.score(x)[0]), 4)})
-    if args.json:
-        print(json.dumps({"model": model.name, "kind": model.kind, "measure": what, "scores": results}, indent=2))
+        rows.append((path, [round(float(model.score(x)[0]), 4) for model, x in zip(models, images, strict=True)]))
+    notes = [SCORE_NOTES.get(model.kind, "") for model in models]
+    if len(models) == 1:
+        what = f"bits/dim ({notes[0]})" if notes[0] else "bits/dim"
+        _print_scores(models[0].name, models[0].kind, what, rows, args.json)
+    else:
+        _print_score_table(models, notes, rows, args.json)
+    return 1 if failed or not rows else 0
+
+
+def _print_scores(name: str, kind: str, what: str, rows: list, as_json: bool) -> None:
+    results = [{"path": path, "bits_per_dim": values[0]} for path, values in rows]
+    if as_json:
+        print(json.dumps({"model": name, "kind": kind, "measure": what, "scores": results}, indent=2))
     else:
         for r in results:
             print(f"{r['bits_per_dim']:.4f} {what}  {r['path']}")
-    return 1 if failed or not results else 0
+
+
+def _print_score_table(models: list, notes: list[str], rows: list, as_json: bool) -> None:
+    """One column per model, one row per image, then the mean of each column."""
+    names = [model.name for model in models]
+    means = [round(statistics.fmean(values[i] for _, values in rows), 4) for i in range(len(models))] if rows else []
+    if as_json:
+        print(json.dumps({
+            "models": [{"model": m.name, "kind": m.kind, "measure": f"bits/dim ({note})" if note else "bits/dim"}
+                       for m, note in zip(models, notes, strict=True)],
+            "scores": [{"path": path, "bits_per_dim": dict(zip(names, values, strict=True))} for path, values in rows],
+            "mean": dict(zip(names, means, strict=True)),
+        }, indent=2))
+        return
+    print("bits/dim, lower = more typical: " + ", ".join(
+        f"{m.name} ({m.kind}{', ' + note if note else ''})" for m, note in zip(models, notes, strict=True)))
+    widths = [max(len(name), 8) for name in names]
+    print("  ".join(name.rjust(w) for name, w in zip(names, widths, strict=True)) + "  image")
+    for label, values in [*rows, *([("mean", means)] if rows else [])]:
+        print("  ".join(f"{v:.4f}".rjust(w) for v, w in zip(values, widths, strict=True)) + f"  {label}")
 
 
 def cmd_direction(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from .progress import render
 
 # studio.core.train.kinds.KINDS but distill (`studio distill`), spelled out so that parsing the command
 # line does not import torch (tests/test_cut.py checks that the two agree).
-TRAIN_KINDS = ("cyclegan", "cut", "pix2pix", "vae", "ae", "flow")
+TRAIN_KINDS = ("cyclegan", "cut", "pix2pix", "vae", "ae", "flow", "dcgan", "pixelcnn")
 
 
 def register(sub: Any) -> None:
@@ -28,10 +28,11 @@ def register(sub: Any) -> None:
     p.add_argument("--a", metavar="DIR", help="folder of domain A images (searched recursively)")
     p.add_argument("--b", metavar="DIR", help="folder of domain B images")
     p.add_argument("--pairs", metavar="DIR", help="pix2pix: one folder of side-by-side AB images")
-    p.add_argument("--images", metavar="DIR", help="vae / ae / flow: the folder of images to model")
+    p.add_argument("--images", metavar="DIR", help="vae / ae / flow / pixelcnn: the folder of images to model")
     p.add_argument("--preset", default="reference", choices=["reference", "fast"],
                    help="reference: the reference implementation's defaults; fast: a light model for CPUs")
-    p.add_argument("--size", type=int, help="training crop size (reference 256, fast 128)")
+    p.add_argument("--size", type=int, help="training crop size (reference 256, fast 128; latent models: the "
+                                            "image size, pixelcnn 16 or 32)")
     p.add_argument("--load-size", type=int, help="resize before cropping (default: size × 286/256)")
     p.add_argument("--preprocess", choices=["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"])
     p.add_argument("--no-flip", action="store_true", help="no random horizontal flips")
@@ -51,7 +52,11 @@ def register(sub: Any) -> None:
     p.add_argument("--denoise", type=float, metavar="SIGMA",
                    help="autoencoder: corrupt its inputs with Gaussian noise of this σ (pixels in [-1, 1]; 0.1-0.3 "
                         "typical) and learn to give back the clean image (a denoising autoencoder)")
-    p.add_argument("--pool-size", type=int, help="fake-image history per discriminator (CycleGAN 50)")
+    p.add_argument("--pool-size", type=int, help="fake-image history per discriminator (CycleGAN 50; DCGAN 0: "
+                                                 "a history against mode collapse)")
+    p.add_argument("--minibatch-std", action="store_true", default=None,
+                   help="DCGAN: the discriminator also sees how much the images of a batch differ (against mode "
+                        "collapse)")
     p.add_argument("--variant", choices=["cut", "fastcut"],
                    help="cut: cut (PatchNCE λ 1 with an identity term) or fastcut (λ 10, no identity term, "
                         "flip equivariance; about twice as fast)")
@@ -158,7 +163,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "checkpoint_every": args.checkpoint_every, "preview_every": args.preview_every,
         "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
         "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size, "beta": args.beta,
-        "denoise": args.denoise,
+        "denoise": args.denoise, "minibatch_std": args.minibatch_std,
         "seed": args.seed, "workers": args.workers, "epochs": args.epochs, "n_epochs": args.n_epochs,
         "n_epochs_decay": args.n_epochs_decay, "augment": "" if args.no_augment else args.augment,
         "variant": args.variant, "lambda_nce": args.lambda_nce, "num_patches": args.num_patches,

@@ -1,16 +1,16 @@
 """ONNX export: every model leaves the studio as a standard, self-verified file.
 
 Each model kind maps to parts that export on their own (a CycleGAN's two directions, a VAE's
-encoder and decoder, a flow's two directions). A translator's graph is exactly what
-``studio translate`` runs on a whole image: per-image normalisation statistics (pix2pix batch
+encoder and decoder, a flow's two directions, a PixelCNN's one-step network). A translator's graph
+is exactly what ``studio translate`` runs on a whole image: per-image normalisation statistics (pix2pix batch
 norm included, see :func:`studio.core.translate.image_norms.inference_copy`), and the padding to the network's
 size multiple and the crop back *inside the graph*, so users feed any size.
 
 An export is a job. It writes nothing until the graph has passed ``onnx.checker`` and, when
 onnxruntime is installed, matched PyTorch on two inputs of different sizes (and a batch of two,
 proving the dynamic axes); the largest absolute difference is reported and embedded in the file.
-(A little over 450 lines: the part builders and the verification share the :class:`Exportable`
-contract, and the job reads as one sequence.)
+(Over 450 lines: the part builders of each family (translators, latent models, the PixelCNN) and
+the verification share the :class:`Exportable` contract, and the job reads as one sequence.)
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from studio import __version__
 from .errors import Cancelled, StudioError
 from .fileio import atomic_path
 from .jobs import Control, Event, Finished, Log, Progress, run
-from .latent import LatentModel
+from .latent import LatentModel, PixelModel
 from .store import DIRECTION_NETWORK, LoadedModel, ModelInfo, ModelStore
 from .translate import Translator
 from .translate.image_norms import inference_copy
@@ -50,6 +50,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     "vae": ("encoder", "decoder"),
     "ae": ("encoder", "decoder"),
     "flow": ("forward", "inverse"),
+    "dcgan": ("generator",),
+    "pixelcnn": ("network",),
 }
 
 
@@ -196,7 +198,8 @@ class ClampedDecoder(nn.Module):
 
 
 def _latent_part(model: LoadedModel, part: str) -> Exportable:
-    """VAE encoder / decoder and flow forward / inverse, from :class:`studio.core.latent.LatentModel`."""
+    """VAE and autoencoder encoder / decoder, flow forward / inverse and the DCGAN generator, from
+    :class:`studio.core.latent.LatentModel`."""
     latent = LatentModel(model, device="cpu")
     size, dim = latent.image_size, latent.latent_dim
     batch = {0: torch.export.Dim("batch")}
@@ -232,8 +235,8 @@ def _latent_part(model: LoadedModel, part: str) -> Exportable:
     else:
         module = ClampedDecoder(latent.decoder_module()).eval()
         names, dims = ["image"], (batch,)
-        with torch.inference_mode():  # a real image's latent, and a prior sample
-            encoded = latent.encoder_module()(torch.from_numpy(pattern_input(1, 3, size, size, seed=3)))[0]
+        # a prior sample, and an image's latent (a GAN's by inversion)
+        encoded = latent.encode(torch.from_numpy(pattern_input(1, 3, size, size, seed=3)))
         checks = [[latent.sample_latents(2, seed=4).numpy()], [encoded.float().numpy()]]
         example = latent.sample_latents(2, seed=5)
         prior = ("the prior is N(0, I)" if latent.kind != "ae" else
@@ -254,7 +257,7 @@ def _latent_part(model: LoadedModel, part: str) -> Exportable:
         module=module,
         example=(example,),
         dynamic_shapes=dims,
-        input_names=["latent" if part in ("decoder", "inverse") else "image"],
+        input_names=["latent" if part in ("decoder", "inverse", "generator") else "image"],
         output_names=names,
         reference=reference,
         checks=checks,
@@ -273,11 +276,49 @@ def _check_part(info: ModelInfo, part: str | None) -> str:
     return part
 
 
+def _pixel_part(model: LoadedModel) -> Exportable:
+    """A PixelCNN's one step: an image -> every pixel's mixture given the pixels before it (any size)."""
+    pixels = PixelModel(model, device="cpu")
+    module, size, k = pixels.network_module(), pixels.image_size, pixels.net.mixtures
+
+    def reference(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        with torch.inference_mode():
+            return [o.float().numpy() for o in module(torch.from_numpy(inputs[0]))]
+
+    per_pixel: list[str | None] = ["batch", None, "height", "width"]
+    per_channel: list[str | None] = ["batch", None, None, "height", "width"]
+    return Exportable(
+        module=module,
+        example=(torch.from_numpy(pattern_input(2, 3, size // 2 + 3, size + 5, seed=0)),),
+        dynamic_shapes=({0: torch.export.Dim("batch"), 2: torch.export.Dim("height"), 3: torch.export.Dim("width")},),
+        input_names=["image"],
+        output_names=["logits", "means", "log_scales", "coefficients"],
+        reference=reference,
+        checks=[[pattern_input(2, 3, size, size, seed=1)], [pattern_input(1, 3, size // 2 + 1, size + 3, seed=2)]],
+        description={
+            "kind": "pixelcnn", "image_size": size, "mixtures": k,
+            "input": "image: float32 [batch, 3, height, width], RGB scaled to [-1, 1] (pixel / 127.5 - 1); Studio "
+                     f"resizes the whole image to {size}×{size} (bicubic) first",
+            "output": f"each pixel's mixture of {k} discretised logistics given only the pixels before it (rows top "
+                      f"to bottom, each left to right): logits [batch, {k}, height, width], the mixture weights "
+                      f"before a softmax; means, log_scales, coefficients [batch, 3 (R, G, B), {k}, height, width]. "
+                      "R's mean is means[:, 0]; G's means[:, 1] + coefficients[:, 0]·R; B's means[:, 2] + "
+                      "coefficients[:, 1]·R + coefficients[:, 2]·G. An 8-bit value v has the logistic's mass on "
+                      "[v − 1/255, v + 1/255]; 0 and 255 take the tails",
+            "sampling": "pixel by pixel: run the network, draw the next pixel, write it into the image, run again",
+        },
+        output_dims={"logits": per_pixel, "means": per_channel, "log_scales": per_channel,
+                     "coefficients": per_channel},
+    )
+
+
 def exportable(model: LoadedModel, part: str) -> Exportable:
     """The :class:`Exportable` for ``part`` of a loaded model (raises ExportError when it has none)."""
     _check_part(model.info, part)
     if model.info.kind in DIRECTION_NETWORK:
         return _translator_part(model, part)
+    if model.info.kind == "pixelcnn":
+        return _pixel_part(model)
     return _latent_part(model, part)
 
 

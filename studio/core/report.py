@@ -73,7 +73,7 @@ def domains_pair(info: ModelInfo) -> str:
 
 def domains_column(info: ModelInfo) -> str:
     """A listing's domains: the pair for translators, the one domain for VAE and flow models."""
-    return info.domains.get("A", "—") if info.kind in ("vae", "ae", "flow") else domains_pair(info)
+    return info.domains.get("A", "—") if info.kind in ("vae", "ae", "flow", "dcgan", "pixelcnn") else domains_pair(info)
 
 
 def network_text(spec: Mapping[str, Any]) -> str:
@@ -97,7 +97,8 @@ def columns(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 KIND_LABELS = {"cyclegan": "CycleGAN", "cut": "CUT", "pix2pix": "pix2pix", "vae": "VAE", "ae": "Autoencoder",
-               "flow": "Flow", "distill": "fast copy"}
+               "flow": "Flow", "dcgan": "DCGAN",
+               "pixelcnn": "PixelCNN", "distill": "fast copy"}
 
 
 def kind_label(kind: str) -> str:

@@ -3,7 +3,7 @@
 - :mod:`.paired` (pix2pix): PSNR, SSIM and L1 of each translation against the target with the same file name;
 - :mod:`.unpaired` (CycleGAN, CUT): cycle-consistency error both ways (CycleGAN), KID and FID between translated and
   real target images, and a nearest-neighbour memorisation check against the training images;
-- :mod:`.latent` (VAE, flow): held-out reconstruction PSNR and ELBO, or bits per dimension;
+- :mod:`.latent_models` (VAE, flow, PixelCNN): held-out reconstruction PSNR and ELBO, or bits per dimension;
 - :mod:`.metrics`: the metrics themselves; :mod:`.job`: the job that picks the evaluator.
 
 Translations are made by the same :class:`~studio.core.translate.Translator` that ``studio translate``

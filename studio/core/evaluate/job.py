@@ -14,9 +14,11 @@ from studio.core.jobs import Control, Event, Finished, Item, Log, run
 from studio.core.store import LATENT_KINDS, UNPAIRED_KINDS, ModelInfo, ModelStore
 
 from .inputs import Context, EvalError, now
-from .latent_models import evaluate_latent
+from .latent_models import evaluate_latent, evaluate_pixels
 from .paired import evaluate_paired
 from .unpaired import evaluate_unpaired
+
+ONE_FOLDER_KINDS = (*LATENT_KINDS, "pixelcnn")  # measured on held-out images of their one folder
 
 
 def evaluate_job(
@@ -45,9 +47,9 @@ def evaluate_job(
     info = model if isinstance(model, ModelInfo) else store.get(model)
     if direction is not None and direction not in ("a2b", "b2a"):
         raise EvalError(f"unknown direction {direction!r} (use a2b or b2a)")
-    if info.kind in LATENT_KINDS and (b is not None or direction is not None):
+    if info.kind in ONE_FOLDER_KINDS and (b is not None or direction is not None):
         raise EvalError(f"model {info.name!r} is a {info.kind} model: give its held-out images as --a only")
-    if direction is not None and info.kind not in LATENT_KINDS and direction not in info.directions():
+    if direction is not None and info.kind not in ONE_FOLDER_KINDS and direction not in info.directions():
         raise EvalError(f"model {info.name!r} is a {info.kind} model: it translates {' and '.join(info.directions())} only")
     loaded = store.load(info)
     ctx = Context(loaded, devices.pick_device(device), control)
@@ -60,6 +62,8 @@ def evaluate_job(
         elif info.kind in UNPAIRED_KINDS:
             record, details = yield from evaluate_unpaired(ctx, Path(a), None if b is None else Path(b), direction,
                                                            features, max_images)
+        elif info.kind == "pixelcnn":
+            record, details = yield from evaluate_pixels(ctx, Path(a), max_images)
         else:
             record, details = yield from evaluate_latent(ctx, Path(a), max_images)
     except Cancelled:

@@ -10,7 +10,8 @@ autoencoder's codes as they are), so the same arithmetic serves every kind. One 
 - :mod:`.render`: the canvas's one render path, :class:`Scene` → :class:`Renderer` → uint8 RGB;
 - :mod:`.encoding`: jobs over folders of images (encode, principal and attribute directions);
 - :mod:`.atlas`: a folder's latents projected to 2-D (PCA, UMAP), thumbnails on a map, and back;
-- :mod:`.frames`: uint8 frames, strips, GIFs, frame folders and direction files.
+- :mod:`.frames`: uint8 frames, strips, GIFs, frame folders and direction files;
+- :mod:`.pixels`: :class:`PixelModel`, a PixelCNN (no latent space): exact scores, samples pixel by pixel.
 """
 
 from .atlas import (
@@ -30,14 +31,15 @@ from .encoding import attribute_direction, encode_folder, encode_folder_job, fol
 from .frames import load_direction, save_direction, save_frames, to_rgb8
 from .maths import apply_direction, arithmetic, blend, lerp, path, principal_directions, slerp
 from .model import LatentModel, VAEMeanEncoder
+from .pixels import PixelModel, load_scorer
 from .render import LatentCache, Renderer, Scene, analogy, apply_offset, interpolate
 from .shared import BATCH, DEFAULT_TEMPERATURE, LATENT_KINDS, MODES, SCORE_SEED, LatentError
 
 __all__ = [
     "BATCH", "DEFAULT_TEMPERATURE", "LATENT_KINDS", "MAP_METHODS", "MODES", "SCORE_SEED", "LatentCache", "LatentError",
-    "LatentMap", "LatentModel", "Layout", "Projection", "Renderer", "Scene", "VAEMeanEncoder", "analogy",
+    "LatentMap", "LatentModel", "Layout", "PixelModel", "Projection", "Renderer", "Scene", "VAEMeanEncoder", "analogy",
     "apply_direction", "apply_offset", "arithmetic", "attribute_direction", "blend", "encode_folder",
     "encode_folder_job", "fit_layout", "fit_projection", "folder_directions_job", "interpolate", "lerp",
-    "load_direction", "load_map", "map_job", "map_to_latent", "path", "principal_directions", "project",
+    "load_direction", "load_map", "load_scorer", "map_job", "map_to_latent", "path", "principal_directions", "project",
     "save_direction", "save_frames", "save_map", "slerp", "to_rgb8",
 ]

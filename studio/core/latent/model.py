@@ -2,14 +2,15 @@
 
 Images here are (N, 3, S, S) float tensors in [-1, 1] at the model's size S; latents are flat
 (N, D) tensors: the VAE's posterior means (D = latent_dim), the autoencoder's codes (D =
-latent_dim, not standardised: wherever its training put them) or the flow's standardised ε
-(D = 3·S·S). Exporters take :meth:`LatentModel.encoder_module` and
+latent_dim, not standardised: wherever its training put them), the flow's standardised ε
+(D = 3·S·S) or a DCGAN's z (D = latent_dim, under N(0, I)); a DCGAN has no encoder, so it
+encodes by inversion (:mod:`.inversion`: an optimisation, seconds per image on a CPU). Exporters take :meth:`LatentModel.encoder_module` and
 :meth:`LatentModel.decoder_module`, plain ``nn.Module``\\ s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,10 +20,12 @@ from torch import Tensor, nn
 from studio.core import device as devices
 from studio.core.errors import ImageError
 from studio.core.images import load_rgb_uint8, uint8_to_tensor
+from studio.core.jobs import Control
 from studio.core.nets.flow import FlowDecoder, FlowEncoder, Glow, bits_per_dim, dequantize
 from studio.core.nets.vae import ConvVAE, elbo, elbo_bits_per_dim
 from studio.core.store import LoadedModel, ModelStore
 
+from .inversion import invert
 from .shared import BATCH, DEFAULT_TEMPERATURE, LATENT_KINDS, SCORE_SEED, LatentError
 
 
@@ -31,6 +34,9 @@ class LatentModel:
 
     def __init__(self, model: LoadedModel, device: str | torch.device | None = None):
         kind = model.info.kind
+        if kind == "pixelcnn":  # studio.core.latent.pixels.PixelModel
+            raise LatentError(f"model {model.info.name!r} is a PixelCNN: it has no latent space (it samples "
+                              "and scores images, pixel by pixel)")
         if kind not in LATENT_KINDS:
             raise LatentError(f"model {model.info.name!r} is a {kind} model; latent operations need a "
                               f"{', '.join(LATENT_KINDS[:-1])} or {LATENT_KINDS[-1]} model")
@@ -43,12 +49,18 @@ class LatentModel:
         # A ConvVAE, ConvAE or Glow, by kind; typed Any because the registry builds it from the card.
         self.net: Any = cast(Any, model.networks[kind]).to(self.device).eval()
         self.image_size: int = int(self.net.image_size)
-        if kind in ("vae", "ae"):
+        self._encoder: nn.Module
+        self._decoder: nn.Module
+        if kind == "dcgan":
+            self.latent_dim: int = int(self.net.latent_dim)
+            self._encoder = nn.Identity()  # unused: encode() inverts
+            self._decoder = self.net
+        elif kind in ("vae", "ae"):
             # Same values, faster convolutions on CPU (about 1.5× for a 64-px decode) and on CUDA.
             self.net.to(memory_format=torch.channels_last)
-            self.latent_dim: int = int(self.net.latent_dim)
-            self._encoder: nn.Module = VAEMeanEncoder(self.net) if kind == "vae" else self.net.encoder
-            self._decoder: nn.Module = self.net.decoder
+            self.latent_dim = int(self.net.latent_dim)
+            self._encoder = VAEMeanEncoder(self.net) if kind == "vae" else self.net.encoder
+            self._decoder = self.net.decoder
         else:
             self.latent_dim = 3 * self.image_size**2
             self._encoder = FlowEncoder(self.net)
@@ -64,11 +76,13 @@ class LatentModel:
     # -- modules for export ----------------------------------------------------------------------
     def encoder_module(self) -> nn.Module:
         """VAE: images -> (mean, log-variance) (``ConvVAE.encoder``); autoencoder: images -> (code,)
-        (``CodeEncoder``); flow: images -> (ε, bits/dim) (``FlowEncoder``)."""
+        (``CodeEncoder``); flow: images -> (ε, bits/dim) (``FlowEncoder``). A DCGAN has none (it inverts)."""
+        if self.kind == "dcgan":
+            raise LatentError(f"model {self.name!r} is a GAN: it has no encoder network (images are inverted)")
         return self.net.encoder if self.kind == "vae" else self._encoder
 
     def decoder_module(self) -> nn.Module:
-        """VAE, autoencoder: latents -> images (their ``decoder``); flow: ε -> images (``FlowDecoder``, W⁻¹
+        """VAE, autoencoder: latents -> images (their ``decoder``); DCGAN: its generator; flow: ε -> images (``FlowDecoder``, W⁻¹
         precomputed)."""
         return self._decoder
 
@@ -98,10 +112,17 @@ class LatentModel:
         return latents
 
     # -- the operations ----------------------------------------------------------------------------
-    @torch.inference_mode()
-    def encode(self, images: Tensor) -> Tensor:
-        """(N, 3, S, S) in [-1, 1] -> (N, D) on the CPU: VAE posterior means, flow ε (exact)."""
+    def encode(self, images: Tensor, control: Control | None = None,
+               progress: Callable[[int, int], None] | None = None) -> Tensor:
+        """(N, 3, S, S) in [-1, 1] -> (N, D) on the CPU: VAE posterior means, autoencoder codes, flow ε
+        (exact), DCGAN z by inversion (``control`` and ``progress`` follow it; the others are quick)."""
         images = self._check_images(images)
+        if self.kind == "dcgan":
+            return invert(self.net, images, self.latent_dim, control=control, progress=progress).latents
+        return self._encode(images)
+
+    @torch.inference_mode()
+    def _encode(self, images: Tensor) -> Tensor:
         out = [self._encoder(chunk.to(self.device))[0].float().cpu() for chunk in images.split(BATCH)]
         return torch.cat(out) if out else torch.zeros(0, self.latent_dim)
 
@@ -144,8 +165,9 @@ class LatentModel:
         dequantised bits/dim that the card reports). VAE: the bound from the ELBO (one seeded
         posterior sample, Gaussian density at the bin centres × bin width), an upper bound.
         """
-        if self.kind == "ae":
-            raise LatentError(f"model {self.name!r} is an autoencoder: it has no likelihood to score with "
+        if self.kind in ("ae", "dcgan"):
+            what = "an autoencoder" if self.kind == "ae" else "a GAN"
+            raise LatentError(f"model {self.name!r} is {what}: it has no likelihood to score with "
                               "(a VAE gives a bound, a flow the exact figure)")
         images = self._check_images(images)
         out = []

@@ -4,11 +4,13 @@ Importing this package registers every architecture, so ``build(arch, params)`` 
 """
 
 from .autoencoder import ConvAE
+from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .detect import clean_state_dict, detect_generator, load_into
 from .discriminators import NLayerDiscriminator, PixelDiscriminator
 from .flow import FlowDecoder, FlowEncoder, Glow
 from .norm_layers import init_weights
 from .patch_head import PatchMLPHead
+from .pixelcnn import GatedPixelCNN
 from .registry import REFERENCE_PRESETS, Network, architectures, build, register
 from .resnet import MobileResnetGenerator, ResnetGenerator
 from .unet import UnetGenerator
@@ -18,8 +20,11 @@ __all__ = [
     "REFERENCE_PRESETS",
     "ConvAE",
     "ConvVAE",
+    "DCGANDiscriminator",
+    "DCGANGenerator",
     "FlowDecoder",
     "FlowEncoder",
+    "GatedPixelCNN",
     "Glow",
     "MobileResnetGenerator",
     "NLayerDiscriminator",

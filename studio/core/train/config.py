@@ -44,6 +44,7 @@ class TrainConfig:
     lambda_l1: float = 100.0  # pix2pix
     lambda_gp: float = 10.0  # wgangp
     beta: float = 1.0  # VAE: weight of the KL term (β-VAE); 1 trains on the ELBO itself
+    minibatch_std: bool = False  # DCGAN: the discriminator sees the batch's spread (a remedy for mode collapse)
     denoise: float = 0.0  # autoencoder: σ of the Gaussian noise that corrupts its inputs (0: a plain autoencoder)
     pool_size: int = 50
     # CUT (contrastive unpaired translation): PatchNCE between input and output patches

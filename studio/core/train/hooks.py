@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -155,7 +156,9 @@ class TimeBudget(Hook):
     """``--minutes``: fit the run to a budget of training time, then hold it to it.
 
     After :data:`CALIBRATION_STEPS` steps the run's total becomes the steps that fit the budget at
-    the speed so far, and the schedule (half constant, half decaying) is fitted to that total. The
+    the speed so far, and the schedule (half constant, half decaying) is fitted to that total: fewer
+    steps than the preset's epochs, or more when the budget allows more and no ``--max-steps`` caps
+    the run (a small folder's epochs are short; the budget is what the person gave). The
     new total goes into the config, so a run resumed after that point keeps it (and steps exactly
     as it would have); the steps before it ran at the constant rate either way. On a machine that
     slows down later, the run also ends when its training time reaches the budget (before the rate
@@ -172,7 +175,11 @@ class TimeBudget(Hook):
         if run.step == self.CALIBRATION_STEPS and run.step < run.total:
             per_step = distributed.largest(run.world, run.elapsed / run.step, run.device)  # the slowest rank
             fitted = max(run.step + 1, int(budget / per_step))
-            if fitted < run.total:
+            if fitted < run.total or (fitted > run.total and config.max_steps is None):
+                if fitted > run.total:  # more epochs, in the same halves
+                    epochs = math.ceil(fitted / run.steps_per_epoch)
+                    config.n_epochs = math.ceil(epochs / 2)
+                    config.n_epochs_decay = epochs - config.n_epochs
                 config.max_steps = fitted
                 fit_schedule_to_steps(config, run.steps_per_epoch)
                 run.total = config.total_steps(run.steps_per_epoch)

@@ -9,16 +9,18 @@ from .ae import AETrainer
 from .config import TrainConfig
 from .cut import CUTTrainer
 from .cyclegan import CycleGANTrainer
+from .dcgan import DCGANTrainer
 from .distill import DistillTrainer
 from .flow import FlowTrainer
 from .pix2pix import Pix2PixTrainer
+from .pixelcnn import PixelCNNTrainer
 from .trainer import Trainer
 from .vae import VAETrainer
 
 TRAINERS: dict[str, type[Trainer]] = {
     trainer.kind: trainer
     for trainer in (CycleGANTrainer, CUTTrainer, Pix2PixTrainer, DistillTrainer, VAETrainer, AETrainer,
-                    FlowTrainer)
+                    FlowTrainer, DCGANTrainer, PixelCNNTrainer)
 }
 KINDS: tuple[str, ...] = tuple(TRAINERS)
 

@@ -24,6 +24,9 @@ from . import augment, kinds
 from .config import PRESETS, TrainConfig
 
 VAE_SIZES = (32, 64, 128)
+DCGAN_SIZES = (32, 64, 128)
+PIXELCNN_SIZES = (16, 32)  # sampled pixel by pixel: a 32-px image is already a thousand network passes
+LATENT_DEFAULT_SIZE = {"pixelcnn": 32}  # the others': 64
 FINE_TUNE_FACTOR = 0.25  # fine-tuning: a quarter of the preset's learning rate
 FINE_TUNE_LR = 2e-4 * FINE_TUNE_FACTOR  # the GANs' (5e-5)
 LOAD_TO_CROP = 286 / 256  # the reference's resize-then-crop jitter
@@ -110,7 +113,7 @@ def _distill(fast: bool, size: int | None) -> dict[str, Any]:
 
 def _latent(kind: str) -> Callable[[bool, int | None], dict[str, Any]]:
     def fields(fast: bool, size: int | None) -> dict[str, Any]:
-        size = size or 64
+        size = size or LATENT_DEFAULT_SIZE.get(kind, 64)
         base: dict[str, Any] = dict(crop_size=size, load_size=size, preprocess="resize_and_crop", lambda_identity=0.0,
                                     pool_size=0, n_epochs=50, n_epochs_decay=50, preview_every=200, discriminator={})
         return {**base, **latent_preset(kind, size, "fast" if fast else "reference")}
@@ -129,20 +132,39 @@ def latent_preset(kind: str, size: int, preset_name: str = "reference") -> dict[
         params = {"image_size": size, "latent_dim": 128, "channels": 16 if fast else 32,
                   "max_channels": 128 if fast else 256}
         return {**common, "generator": {"arch": "conv_vae" if kind == "vae" else "conv_ae", "params": params}}
+    if kind == "dcgan":
+        if size not in DCGAN_SIZES:
+            raise StudioError(f"a DCGAN trains at --size {', '.join(map(str, DCGAN_SIZES))}, got {size}")
+        # The paper's: 100-d z, 64-wide layers, Adam 2e-4 β1 0.5, batches of 128, the vanilla GAN loss.
+        # fast: half the width, batches of 32, and resize-convolutions in the generator (no checkerboard).
+        width = 32 if fast else 64
+        return {**common, "lr": 2e-4, "beta1": 0.5, "batch_size": 32 if fast else 128, "gan_mode": "vanilla",
+                "pool_size": 0,
+                "generator": {"arch": "dcgan_generator", "params": {
+                    "image_size": size, "latent_dim": 100, "ngf": width, "upsample": "bilinear" if fast else "transposed"}},
+                "discriminator": {"arch": "dcgan_discriminator", "params": {
+                    "image_size": size, "ndf": width, "norm": "batch", "minibatch_std": False}}}
     if kind == "flow":
         levels = 4 if size >= 128 else 3
         if size % 2**levels or size < 2**levels:
             raise StudioError(f"a flow at {levels} levels needs --size divisible by {2**levels}, got {size}")
         params = {"image_size": size, "levels": levels, "depth": 4 if fast else 8, "hidden": 64 if fast else 128}
         return {**common, "lr": 5e-4, "generator": {"arch": "glow", "params": params}}
-    raise StudioError(f"unknown latent model kind {kind!r} (known: vae, ae, flow)")
+    if kind == "pixelcnn":
+        if size not in PIXELCNN_SIZES:
+            raise StudioError(f"a PixelCNN trains at --size {' or '.join(map(str, PIXELCNN_SIZES))}, got {size}")
+        # fast: a twentieth of the reference's work per pixel, for a CPU in minutes (README, "Latent models").
+        params = {"image_size": size, "channels": 32 if fast else 96, "layers": 5 if fast else 12, "kernel": 3,
+                  "first_kernel": 7, "mixtures": 5 if fast else 10}
+        return {**common, "generator": {"arch": "gated_pixelcnn", "params": params}}
+    raise StudioError(f"unknown latent model kind {kind!r} (known: vae, ae, flow, dcgan, pixelcnn)")
 
 
 KIND_PRESETS: dict[str, Callable[[bool, int | None], dict[str, Any]]] = {
     "cyclegan": _cyclegan, "cut": _cut, "pix2pix": _pix2pix, "distill": _distill, "vae": _latent("vae"),
-    "ae": _latent("ae"), "flow": _latent("flow"),
+    "ae": _latent("ae"), "flow": _latent("flow"), "dcgan": _latent("dcgan"), "pixelcnn": _latent("pixelcnn"),
 }
-LATENT_SIZED = ("vae", "ae", "flow")  # the size picks the network; no resize-then-crop jitter
+LATENT_SIZED = ("vae", "ae", "flow", "dcgan", "pixelcnn")  # the size picks the network; no resize-then-crop jitter
 OWN_LOAD_SIZE = (*LATENT_SIZED, "distill")  # the load size is not derived from the crop
 
 
@@ -164,6 +186,8 @@ def preset(kind: str, name: str, preset_name: str = "reference", **overrides: An
         _fit_unet_depth(base)
     elif kind == "pix2pix" and base["generator"]["arch"] == "unet_generator":
         _check_unet_depth(base)
+    if kind == "dcgan":
+        _fit_dcgan_discriminator(base, overrides)
     return kinds.validate(TrainConfig(**base))
 
 
@@ -178,6 +202,19 @@ def _fit_unet_depth(base: dict[str, Any]) -> None:
         raise StudioError(f"pix2pix needs a crop size divisible by 32, got {crop}")
     params["num_downs"] = depth
     base["generator"] = {**base["generator"], "params": params}
+
+
+def _fit_dcgan_discriminator(base: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """The discriminator's options from the run's: the minibatch spread, and for WGAN-GP a critic with
+    layer norm (the penalty is per image; batch norm mixes a batch) and Adam β = (0, 0.9), as Gulrajani
+    et al. train it, unless the run gives them."""
+    params = dict(base["discriminator"]["params"])
+    params["minibatch_std"] = bool(base.get("minibatch_std", False))
+    if base.get("gan_mode") == "wgangp" and "discriminator" not in overrides:
+        params["norm"] = "layer"
+        if "beta1" not in overrides:
+            base["beta1"], base["beta2"] = 0.0, overrides.get("beta2", 0.9)
+    base["discriminator"] = {**base["discriminator"], "params": params}
 
 
 def _check_unet_depth(base: dict[str, Any]) -> None:
@@ -225,7 +262,9 @@ def run_config(
             chosen["lr"] = KIND_PRESETS[kind](preset_name == "fast", None).get("lr", TrainConfig.lr) * FINE_TUNE_FACTOR
     elif chosen.get("keep_discriminators"):
         raise StudioError("keeping the discriminators needs a model to start from (--from MODEL)")
-    if "augment" not in chosen and preset_name != "reference" and kinds.trainer_class(kind).discriminator_roles:
+    trainer = kinds.trainer_class(kind)
+    if ("augment" not in chosen and preset_name != "reference" and trainer.discriminator_roles
+            and trainer.augments_small_folders):
         # Small folders overfit the discriminator (DiffAugment); the reference preset keeps the reference's defaults.
         chosen["augment"] = augment.default_for_folders(chosen.get("pairs"), chosen.get("dir_a"), chosen.get("dir_b"))
     return preset(kind, name, preset_name, **chosen)

@@ -64,6 +64,7 @@ class Trainer:
     preview_layout: ClassVar[str] = "fixed samples"  # what the rows of :meth:`preview` show
     card_config_keys: ClassVar[tuple[str, ...]] = ()  # config fields the card records besides the common ones
     variants: ClassVar[tuple[str, ...]] = ()  # the kind's variants, default first (CUT: cut, fastcut)
+    augments_small_folders: ClassVar[bool] = True  # the fast preset turns DiffAugment on for small folders
     copies_a_model: ClassVar[bool] = False  # trained to reproduce a store model (a fast copy's teacher)
     variant_titles: ClassVar[dict[str, str]] = {}  # each variant as a person chooses it
 

@@ -16,7 +16,8 @@ from studio.gui.context import StoreHub
 from studio.gui.widgets.common import hint
 
 KIND_ICONS = {"cyclegan": "translate-unpaired", "cut": "translate-unpaired", "pix2pix": "translate-paired",
-              "vae": "latent", "ae": "latent", "flow": "latent"}
+              "vae": "latent", "ae": "latent", "flow": "latent", "dcgan": "latent",
+              "pixelcnn": "latent"}
 COLUMNS = ("Name", "Kind", "Domains", "Size", "Created", "Source")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 INFO_ROLE = Qt.ItemDataRole.UserRole
