@@ -32,8 +32,8 @@ def save_tiny_vae(name: str = "tiny-vae", size: int = SIZE, seed: int = 0) -> st
     return name
 
 
-@pytest.fixture
-def explorer(window, qtbot, tmp_path):
+@pytest.fixture(name="explorer")
+def explorer_fixture(window, qtbot, tmp_path):
     """The panel with the tiny VAE chosen and four photos dropped on it as anchors."""
     save_tiny_vae()
     window.ctx.store.refresh()

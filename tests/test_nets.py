@@ -230,6 +230,10 @@ SMALL = {
     "conv_vae": {"image_size": 32, "latent_dim": 8, "channels": 4, "max_channels": 8},
     "glow": {"image_size": 8, "levels": 2, "depth": 1, "hidden": 4},
     "patch_mlp": {"channels": [3, 8], "nc": 4},
+    "conv_ae": {"image_size": 32, "latent_dim": 8, "channels": 4, "max_channels": 8},
+    "dcgan_generator": {"image_size": 32, "latent_dim": 8, "ngf": 4, "upsample": "bilinear"},
+    "dcgan_discriminator": {"image_size": 32, "ndf": 4, "norm": "layer", "minibatch_std": True},
+    "gated_pixelcnn": {"image_size": 16, "channels": 8, "layers": 2, "mixtures": 2},
 }
 
 

@@ -22,7 +22,7 @@ MAP_METHODS = ("pca", "umap")  # studio.core.latent.MAP_METHODS, without importi
 def register(sub: Any) -> None:
     """Add ``studio latent interpolate|sample|reconstruct|score|direction|arithmetic|map`` to the top-level subparsers."""
     latent = sub.add_parser("latent", help="interpolate, sample, reconstruct, score, add and map latents "
-                                           "of a VAE or flow model; sample and score with a PixelCNN")
+                                           "of a VAE, autoencoder, flow or DCGAN; sample and score with a PixelCNN")
     lsub = latent.add_subparsers(dest="latent_command", metavar="ACTION", required=True)
     out_help = "OUT.png (or .jpg ...): a horizontal strip; OUT.gif: an animation; a name without suffix: a folder of PNGs"
 

@@ -26,12 +26,14 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from studio.core import jobs
 
+from .qimages import array_from_qimage
 from .selftest_data import (
     LATENT_MODEL,
     make_training_folders,
     make_untrained_models,
     serve_folder,
     train_latent_model,
+    write_map_folder,
     write_reference_checkpoint,
 )
 
@@ -276,6 +278,47 @@ class SelfTest:
         return (f"{len(panel.anchors)} anchors on {model_name!r}, {len(frames)} live frames at "
                 f"{panel.ms_per_frame:.1f} ms/frame, an 8-frame strip")
 
+    def latent_arithmetic(self) -> str:
+        """A = B gives C's reconstruction; the shot shows anchors 1 − 2 + 3."""
+        panel = self.window.show_panel("latent")
+        part = panel.arithmetic
+        for a, b, c in ((1, 1, 2), (0, 1, 2)):
+            part.choose(a, b, c, 1.0)
+            if not wait_until(lambda: not part.busy and part.rgb is not None, 60):
+                raise TimeoutError("no arithmetic result came")
+            if a == b and not np.array_equal(part.rgb, panel.anchors[c].recon):
+                raise AssertionError("C + (A − A) is not the decode of C")
+        panel.side.verticalScrollBar().setValue(panel.arithmetic_box.y() - 4)  # the whole box, from its title
+        self.shot("4b-latent-arithmetic")
+        return f"{part.result_caption.text()} decoded"
+
+    def latent_map(self) -> str:
+        """Map the anchors and samples of the model, decode under the cursor, click a thumbnail to add it."""
+        panel = self.window.show_panel("latent")
+        part, model = panel.map_part, panel.model
+        folder = _in_worker(lambda control: write_map_folder(model, [a.path for a in panel.anchors],
+                                                             self.scratch / "latent_map"), "writing a folder to map")
+        panel.tabs.setCurrentIndex(1)
+        ready = _Catcher(part.map_ready)
+        part.map_folder(folder)
+        ready.wait(120)
+        tiles = part.view.tiles
+        frames = []
+        for x, y in ((0.45, 0.4), (0.62, 0.55)):
+            part.view.set_cursor((x * part.result.latent_map.layout.size, y * part.result.latent_map.layout.size))
+            if not wait_until(lambda: not part.decoder.busy and part.decoder.frame is not None, 60):
+                raise TimeoutError("no frame came for the point under the cursor")
+            frames.append(array_from_qimage(part.decoder.frame))
+        if np.array_equal(frames[0], frames[1]):
+            raise AssertionError("the decoded latent did not follow the cursor")
+        self.shot("4c-latent-map")
+        count = len(panel.anchors)
+        part.view.picked.emit(len(tiles) - 1)
+        if not wait_until(lambda: len(panel.anchors) == count + 1, 60):
+            raise TimeoutError("a click on a thumbnail did not add an anchor")
+        panel.tabs.setCurrentIndex(0)
+        return f"{len(tiles)} images mapped, decoded under the cursor, {tiles[-1].name} added as anchor {count + 1}"
+
     def get_models(self) -> str:
         """Install horse2zebra from a loopback mirror: one shot while it downloads, one when done."""
         root = self.scratch / "mirror"
@@ -355,7 +398,9 @@ def run_self_test(out_dir: Path) -> int:
                                                                    "2-translate-unpaired"))
             test.step("save result", lambda: test.save("translate_unpaired"))
         trained = test.step("train", lambda: test.train(photos))
-        test.step("latent explorer", lambda: test.latent(photos))
+        if test.step("latent explorer", lambda: test.latent(photos)):
+            test.step("latent arithmetic", test.latent_arithmetic)
+            test.step("latent map", test.latent_map)
         if trained:
             test.step("translate with the trained model", lambda: test.translate(
                 "translate_unpaired", first, None, "wipe", "3b-translate-trained", model="self-test run"))

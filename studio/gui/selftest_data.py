@@ -112,3 +112,18 @@ def train_latent_model(folder: Path, name: str = LATENT_MODEL, steps: int = 120,
     if not summary.get("model"):
         raise RuntimeError(f"the VAE run did not publish a model ({summary or 'no summary'})")
     return summary["model"]
+
+
+def write_map_folder(model: Any, images: list[Path], out: Path, samples: int = 20) -> Path:
+    """A folder to map: copies of ``images`` and ``samples`` images decoded from the model's prior."""
+    import shutil
+
+    from studio.core.images import write_image
+    from studio.core.latent import to_rgb8
+
+    out.mkdir(parents=True, exist_ok=True)
+    for path in images:
+        shutil.copy(path, out / path.name)
+    for k, rgb in enumerate(to_rgb8(model.sample(samples, 0.8, seed=0))):
+        write_image(out / f"sample_{k:02d}.png", rgb.astype(np.float32) / 255.0)
+    return out

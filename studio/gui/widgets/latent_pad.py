@@ -21,7 +21,7 @@ from studio.gui import resources
 LAYOUTS = ("corners", "free")
 SNAP_RADIUS = 0.08  # of the pad's side
 IDW_POWER = 2.0
-MARGIN = 40  # pixels around the square, so corner thumbnails are not cut
+MARGIN = 52  # pixels around the square, so corner thumbnails and the badges under them are not cut
 THUMB = 60  # thumbnail side in pixels
 KEY_STEP = 0.01
 

@@ -3,6 +3,7 @@ TaskSlot), the row of anchor tiles, the model's example images."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -20,6 +21,7 @@ from studio.gui.worker import TaskSlot
 from . import work
 
 MIN_ANCHORS, MAX_ANCHORS = 2, 6
+PIXEL_KIND = latent.PixelModel.kind  # offered too, for its samples and scores only (it has no latent space)
 SETTINGS_KEY = "latent/model"
 
 
@@ -36,8 +38,9 @@ class AnchorSet(QObject):
         super().__init__(parent)
         self.ctx = ctx
         self._view = parent  # the panel: the parent of dialogs
-        self._models = work.ModelCache()
+        self._models = work.ModelCache(latent.LatentModel.load)
         self._shown_model: str | None = ""  # no model shown yet (None is "no model at all")
+        self.kind: str | None = None  # the chosen model's
         self.model: latent.LatentModel | None = None
         self._anchors: list[work.Anchor] = []
         self.encoding: list[Path] = []  # paths being encoded now
@@ -88,7 +91,8 @@ class AnchorSet(QObject):
 
     def update_state(self) -> None:
         n = len(self._anchors)
-        self.add_button.setEnabled(self.current_model_name() is not None and n < MAX_ANCHORS)
+        self.add_button.setEnabled(self.current_model_name() is not None and not self.pixel_chosen()
+                                   and n < MAX_ANCHORS)
         placed = {a.path for a in self._anchors}
         self.examples_button.setVisible(bool(self._examples))
         self.examples_button.setEnabled(n < MAX_ANCHORS and any(p not in placed for p in self._examples))
@@ -104,27 +108,38 @@ class AnchorSet(QObject):
     def current_model_name(self) -> str | None:
         return self.model_combo.currentData()
 
+    def model_loader(self) -> Callable[[], latent.LatentModel] | None:
+        """A function that loads the chosen model (shared with the anchors'), for a job to call in its
+        worker; None when no latent model is chosen."""
+        name = self.current_model_name()
+        if name is None or self.pixel_chosen():
+            return None
+        models, store, device = self._models, self.ctx.store.store, self.ctx.settings.engine_device()
+        return lambda: models.get(store, name, device)
+
     def model_names(self) -> list[str]:
-        """The VAE and flow models offered, in the combo's order."""
+        """The models offered (latent ones, then PixelCNNs), in the combo's order."""
         return [n for i in range(self.model_combo.count()) if (n := self.model_combo.itemData(i))]
 
     def select_model(self, name: str) -> None:
         index = self.model_combo.findData(name)
         if index < 0:
-            raise KeyError(f"no VAE or flow model named {name!r}")
+            raise KeyError(f"no latent model named {name!r}")
         self.model_combo.setCurrentIndex(index)
 
     def fill_models(self) -> bool:
-        """List the store's latent models; True when the shown model changed (and was handled)."""
-        models = self.ctx.store.models(latent.LATENT_KINDS)
+        """List the store's latent models and PixelCNNs; True when the shown model changed (and was handled)."""
+        models = self.ctx.store.models(latent.LATENT_KINDS) + self.ctx.store.models([PIXEL_KIND])
         current = self.model_combo.currentData() or self.ctx.settings.value(SETTINGS_KEY)
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for info in models:
             label = f"{info.name}  ·  built-in" if info.builtin else info.name
+            if info.kind == PIXEL_KIND:
+                label += f"  ·  {KIND_LABELS[PIXEL_KIND]}"
             self.model_combo.addItem(resources.icon("latent"), label, info.name)
         if not models:
-            self.model_combo.addItem("No VAE or flow models yet", None)
+            self.model_combo.addItem("No latent models yet", None)
         index = self.model_combo.findData(current) if current else -1
         self.model_combo.setCurrentIndex(max(0, index))
         self.model_combo.setEnabled(bool(models))
@@ -134,15 +149,27 @@ class AnchorSet(QObject):
             return True
         return False
 
+    def pixel_chosen(self) -> bool:
+        """A PixelCNN is chosen: no latent space, so no anchors (the panel shows its samples and scores)."""
+        return self.kind == PIXEL_KIND
+
     def model_changed(self) -> None:
         name = self.current_model_name()
         self._shown_model = name
         self.model = None
-        self.model_chosen.emit()
         info = self.ctx.store.find(name) if name else None
-        self._examples = info.examples()[:MAX_ANCHORS] if info is not None else []
-        if info is None:
-            self.model_hint.setText("Train a VAE or flow in Train (on a folder of your images), "
+        self.kind = info.kind if info is not None else None
+        self.model_chosen.emit()
+        self._examples = info.examples()[:MAX_ANCHORS] if info is not None and not self.pixel_chosen() else []
+        if info is not None and self.pixel_chosen():
+            self.slot.detach()  # the anchors wait, to be encoded again when a latent model is chosen
+            self.ctx.settings.set_value(SETTINGS_KEY, info.name)
+            bits = info.card.get("metrics", {}).get("bits_per_dim")
+            held_out = f" · held-out {bits:.2f} bits/dim" if isinstance(bits, float) else ""
+            self.model_hint.setText(f"PixelCNN · {info.card.get('image_size', '?')} px{held_out} · "
+                                    "sampling and scoring only")
+        elif info is None:
+            self.model_hint.setText("Train a VAE, autoencoder, flow or DCGAN in Train (on a folder of your images), "
                                     "or import one in Models.")
         else:
             self.ctx.settings.set_value(SETTINGS_KEY, info.name)
@@ -188,7 +215,7 @@ class AnchorSet(QObject):
 
     def _encode(self, paths: list[Path], replace: bool) -> None:
         name = self.current_model_name()
-        if name is None or not paths:
+        if name is None or self.pixel_chosen() or not paths:
             self.encoding = []
             return
         self.encoding = list(paths)

@@ -3,8 +3,11 @@
 The panel composes its parts, each owning at most one TaskSlot (a new request cancels its stale
 one): :class:`~.anchors.AnchorSet` (the model and the anchors), :class:`~.canvas.Canvas` (the pad
 and the render worker), :class:`~.strip.StripPart` (the interpolation strip and its export),
-:class:`~.directions.PcaPart` and :class:`~.directions.AttributePart` (directions to move along).
-It wires them together, lays them out and keeps the API the tests and the self-test drive.
+:class:`~.directions.PcaPart` and :class:`~.directions.AttributePart` (directions to move along),
+:class:`~.arithmetic.ArithmeticPart` (C + s·(A − B)) and :class:`~.map_view.MapPart` (a folder's
+map, in the "Map" tab beside the pad's "Blend"). A PixelCNN has no latent space: when one is chosen
+:class:`~.pixel_part.PixelPart` (its samples and scores) replaces them all. The panel wires the parts
+together, lays them out and keeps the API the tests and the self-test drive.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 import torch
 from PySide6.QtCore import QSize, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
-from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QVBoxLayout, QWidget
 
 from studio.core import latent
 from studio.core.images import is_image_file
@@ -26,15 +29,19 @@ from studio.gui.widgets.common import dropped_paths, lay_out_panel, side_column
 
 from . import work
 from .anchors import MIN_ANCHORS, AnchorSet
+from .arithmetic import ArithmeticPart
 from .canvas import Canvas, result_column
 from .directions import AttributePart, PcaPart
+from .map_view import MapPart
+from .pixel_part import PixelPart
 from .strip import StripPart
 
 
 class LatentExplorerPanel(Panel):
     key = "latent"
     title = "Latent Explorer"
-    subtitle = "Blend, interpolate and sample the latent space of a VAE or a flow trained on your images."
+    subtitle = ("Blend, interpolate, sample, add and map the latent space of a VAE, autoencoder, flow or GAN "
+                "trained on your images; sample and score with a PixelCNN.")
     icon_name = "latent"
 
     anchors_ready = Signal()  # the anchors were (re-)encoded
@@ -51,6 +58,9 @@ class LatentExplorerPanel(Panel):
         self.strip_part = StripPart(ctx, self._offsets, self.canvas.blend_mode, self)
         self.pca = PcaPart(ctx, self)
         self.attribute = AttributePart(ctx, self)
+        self.arithmetic = ArithmeticPart(ctx, self)
+        self.map_part = MapPart(ctx, self.anchor_set.model_loader, self)
+        self.pixel_part = PixelPart(ctx, self)
         self.pad = self.canvas.pad
         self._offered_examples = False
         self._build()
@@ -62,18 +72,32 @@ class LatentExplorerPanel(Panel):
         canvas.setSpacing(12)
         canvas.addWidget(self.pad, 3)
         canvas.addLayout(result_column(self.canvas, self.anchor_set.anchor_caption, self.anchor_set.anchor_strip), 2)
+        blend = QWidget()
+        blend_layout = QVBoxLayout(blend)
+        blend_layout.setContentsMargins(0, 8, 0, 0)
+        blend_layout.setSpacing(8)
+        blend_layout.addLayout(canvas, 1)
+        blend_layout.addLayout(self.canvas.bar)
+        self.tabs = QTabWidget(documentMode=True)
+        self.tabs.addTab(blend, "Blend")
+        self.tabs.addTab(self.map_part.page(), "Map")
+        self.tabs.setTabToolTip(1, "A folder's images where their latents lie; the latent under the mouse, decoded")
         left = QVBoxLayout()
         left.setSpacing(8)
-        left.addLayout(canvas, 1)
-        left.addLayout(self.canvas.bar)
+        self.pixel_page = self.pixel_part.page()
+        left.addWidget(self.tabs, 1)
+        left.addWidget(self.pixel_page, 1)
         left.addWidget(self.strip_part.strip_frame)
-        boxes = [self.anchor_set.model_box(), self.anchor_set.anchors_box(), self.strip_part.box(),
-                 self.canvas.sample_box(), self.pca.box(), self.attribute.box()]
-        lay_out_panel(self, (left, 1), (side_column(boxes, 300), 0))
+        self.arithmetic_box = self.arithmetic.box()
+        self.latent_boxes = [self.anchor_set.anchors_box(), self.strip_part.box(), self.arithmetic_box,
+                             self.canvas.sample_box(), self.pca.box(), self.attribute.box()]
+        self.side = side_column([self.anchor_set.model_box(), *self.latent_boxes], 300)
+        lay_out_panel(self, (left, 1), (self.side, 0))
 
     def _connect(self) -> None:
         self.ctx.store.changed.connect(self._fill_models)
-        for part in (self.anchor_set, self.canvas, self.strip_part, self.strip_part.export, self.pca, self.attribute):
+        for part in (self.anchor_set, self.canvas, self.strip_part, self.strip_part.export, self.pca, self.attribute,
+                     self.arithmetic, self.map_part, self.pixel_part):
             part.failed.connect(self._fail)
         self.anchor_set.model_chosen.connect(self._model_chosen)
         self.anchor_set.changed.connect(self._update_state)
@@ -91,6 +115,7 @@ class LatentExplorerPanel(Panel):
         self.attribute.moved.connect(self.request_render)
         self.attribute.ready.connect(self._directions_done)
         self.attribute.slot.idle.connect(self._update_state)
+        self.map_part.add_requested.connect(lambda path: self.add_images([path]))
 
     # -- commands ------------------------------------------------------------------------------
     def commands(self) -> dict[str, Any]:
@@ -98,15 +123,16 @@ class LatentExplorerPanel(Panel):
 
     def command_enabled(self, name: str) -> bool:
         if name == "open":
-            return self.current_model_name() is not None
+            return self.current_model_name() is not None and not self.pixel_chosen()
         if name == "save":
             return self.strip is not None
         return name in self.commands()
 
     def is_idle(self) -> bool:
-        """The render worker idles between frames; it is busy only with a frame to draw."""
-        slots = [s for s in self.task_slots() if s is not self.canvas.slot]
-        return not any(s.busy for s in slots) and not self.canvas.busy
+        """The render workers (the pad's, the map's) idle between frames; each is busy only with a frame to draw."""
+        loops = (self.canvas.slot, self.map_part.decoder.slot)
+        slots = [s for s in self.task_slots() if s not in loops]
+        return not any(s.busy for s in slots) and not self.canvas.busy and not self.map_part.decoder.busy
 
     def _update_state(self) -> None:
         ready = self.model is not None
@@ -115,7 +141,18 @@ class LatentExplorerPanel(Panel):
         self.canvas.sample_button.setEnabled(ready)
         self.pca.update_state(ready)
         self.attribute.update_state(ready)
+        self.arithmetic.update_state(ready)
+        self.map_part.update_state(self.model_loader_ready())
+        self._show_pixel_mode(self.pixel_chosen())
         self.state_changed.emit()
+
+    def _show_pixel_mode(self, pixel: bool) -> None:
+        """A PixelCNN's page in place of the latent parts, which are disabled as well as hidden."""
+        for widget in (self.tabs, self.strip_part.strip_frame, *self.latent_boxes):
+            widget.setEnabled(not pixel)
+            widget.setVisible(not pixel)
+        self.pixel_page.setVisible(pixel)
+        self.pixel_part.update_state()
 
     # -- models --------------------------------------------------------------------------------
     def current_model_name(self) -> str | None:
@@ -126,8 +163,15 @@ class LatentExplorerPanel(Panel):
         return self.anchor_set.model
 
     def model_names(self) -> list[str]:
-        """The VAE and flow models offered, in the combo's order."""
+        """The models offered (latent ones, then PixelCNNs), in the combo's order."""
         return self.anchor_set.model_names()
+
+    def pixel_chosen(self) -> bool:
+        """A PixelCNN is chosen: only its samples and scores are offered."""
+        return self.anchor_set.pixel_chosen()
+
+    def model_loader_ready(self) -> bool:
+        return self.anchor_set.model_loader() is not None
 
     def select_model(self, name: str) -> None:
         self.anchor_set.select_model(name)
@@ -142,11 +186,15 @@ class LatentExplorerPanel(Panel):
         self.pca.directions = None
         self.attribute.direction = None
         self.strip_part.forget()
+        self.arithmetic.forget()
+        self.map_part.forget()
+        self.pixel_part.set_model(self.current_model_name() if self.pixel_chosen() else None)
 
     def _set_model(self, model: latent.LatentModel | None) -> None:
         self.canvas.set_model(model)
         self.strip_part.set_model(model)
         self.attribute.model = model
+        self.arithmetic.set_model(model)
 
     # -- anchors -------------------------------------------------------------------------------
     @property
@@ -184,6 +232,8 @@ class LatentExplorerPanel(Panel):
         self._set_model(self.anchor_set.model)
         self.strip_part.set_anchors(anchors)
         self.canvas.set_anchors(anchors)
+        self.arithmetic.set_anchors(anchors)
+        self.map_part.set_anchors(anchors)
         self.pca.anchors_changed(tuple(a.latent for a in anchors))
         self.canvas.clear_frame_if_no_blend()
         self._update_state()
@@ -284,10 +334,12 @@ class LatentExplorerPanel(Panel):
 
     def dropEvent(self, event: QDropEvent) -> None:
         images = [p for p in dropped_paths(event) if p.is_file() and is_image_file(p)]
-        if images and self.current_model_name() is not None:
+        if images and self.pixel_chosen():
+            self.pixel_part.score(images)
+        elif images and self.current_model_name() is not None:
             self.add_images(images)
         elif images:
-            self.ctx.notify("Choose a VAE or flow model first (train one in Train).", "warning")
+            self.ctx.notify("Choose a latent model (VAE, autoencoder, flow or DCGAN) first (train one in Train).", "warning")
         event.acceptProposedAction()
 
     # -- errors and shutdown -------------------------------------------------------------------
@@ -300,6 +352,7 @@ class LatentExplorerPanel(Panel):
         self.strip_part.player.stop()
         super().shutdown(timeout_ms)
         self.anchor_set.shutdown()
+        self.pixel_part.shutdown()
 
     def sizeHint(self) -> QSize:
         return QSize(1100, 720)

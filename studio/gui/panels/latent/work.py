@@ -1,5 +1,5 @@
 """The latent explorer's work off the GUI thread, as jobs for its TaskSlots: loading and encoding
-anchors, the render loop, strips, directions.
+anchors, the render loop, strips, directions, arithmetic, maps, a PixelCNN's samples and scores.
 
 Everything here is Qt-free except the QImages handed to the views (safe off the GUI thread). The
 latent maths and the one render path live in :mod:`studio.core.latent`; this module only wraps
@@ -8,12 +8,13 @@ them as jobs (``studio.core.jobs.returning`` for work that reports nothing on th
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -21,14 +22,16 @@ from PySide6.QtGui import QImage
 
 from studio.core import latent
 from studio.core.errors import ImageError, StudioError
-from studio.core.images import load_rgb_uint8
-from studio.core.jobs import Control, Event, Job, Log, Preview, Progress, returning
+from studio.core.images import list_images, load_rgb_uint8, write_image
+from studio.core.jobs import Control, Event, Finished, Job, Log, Preview, Progress, nested, returning
 from studio.core.store import ModelStore
 from studio.gui.qimages import qimage_from_array
+from studio.gui.widgets.latent_map import MapTile
 
 THUMB_SIDE = 128  # the anchors' own thumbnails, sharper than a small model's input
 
 JobFactory = Callable[[Control], Job]
+M = TypeVar("M", latent.LatentModel, latent.PixelModel)
 
 
 @dataclass
@@ -45,18 +48,20 @@ class Anchor:
         return self.path.name
 
 
-class ModelCache:
-    """The latent model in use (one at a time: they are small, and a new one replaces the old)."""
+class ModelCache(Generic[M]):
+    """The model in use, loaded by ``load`` (``LatentModel.load`` or ``PixelModel.load``): one at a
+    time, as they are small and a new one replaces the old."""
 
-    def __init__(self) -> None:
+    def __init__(self, load: Callable[[str, ModelStore, str | None], M]) -> None:
+        self._load: Callable[[str, ModelStore, str | None], M] = load
         self._lock = threading.Lock()
         self._key: tuple[str, str | None] | None = None
-        self._model: latent.LatentModel | None = None
+        self._model: M | None = None
 
-    def get(self, store: ModelStore, name: str, device: str | None) -> latent.LatentModel:
+    def get(self, store: ModelStore, name: str, device: str | None) -> M:
         with self._lock:
             if self._key != (name, device) or self._model is None:
-                self._model = latent.LatentModel.load(name, store, device)
+                self._model = self._load(name, store, device)
                 self._key = (name, device)
             return self._model
 
@@ -65,7 +70,7 @@ class ModelCache:
             self._key, self._model = None, None
 
 
-def encode_anchors(models: ModelCache, store: ModelStore, name: str, device: str | None,
+def encode_anchors(models: ModelCache[latent.LatentModel], store: ModelStore, name: str, device: str | None,
                    paths: list[Path]) -> JobFactory:
     """Load the model and encode the images: finishes with {"model", "anchors", "failed": [(path, reason)]}."""
 
@@ -98,6 +103,24 @@ class RenderRequest:
     renderer: latent.Renderer
     scene: latent.Scene
 
+    def draw(self) -> np.ndarray:
+        return self.renderer.render(self.scene)
+
+
+@dataclass(frozen=True)
+class MapPointRequest:
+    """One frame of the map view: the latent under a point of the map's canvas (pixels), decoded."""
+
+    serial: int
+    renderer: latent.Renderer
+    projection: latent.Projection
+    layout: latent.Layout
+    canvas_xy: tuple[float, float]
+
+    def draw(self) -> np.ndarray:
+        point = self.layout.to_point(torch.tensor(self.canvas_xy))
+        return self.renderer.render_latent(latent.map_to_latent(point, self.projection))
+
 
 class LatestRequest:
     """A one-place mailbox: ``put`` replaces what is waiting, so the renderer only sees the newest."""
@@ -129,7 +152,8 @@ class LatestRequest:
 
 def render_loop(mailbox: LatestRequest) -> JobFactory:
     """A long-lived job: take the newest request, draw it with the engine's :class:`~studio.core.latent.Renderer`
-    (exactly what ``studio bench latent`` times), report it; repeat.
+    (a :class:`RenderRequest` draws exactly what ``studio bench latent`` times; a :class:`MapPointRequest`
+    the latent under a point of a map), report it; repeat.
 
     Each frame is a :class:`Progress` whose ``stats["ms"]`` is the time the Renderer took, then a
     :class:`Preview` numbered with the request's serial (the worker adds its QImage). A bad request
@@ -139,12 +163,12 @@ def render_loop(mailbox: LatestRequest) -> JobFactory:
     def job(control: Control) -> Iterator[Event]:
         while True:
             control.checkpoint()
-            request: RenderRequest | None = mailbox.take(0.1)
+            request: RenderRequest | MapPointRequest | None = mailbox.take(0.1)
             if request is None:
                 continue
             started = time.perf_counter()
             try:
-                rgb = request.renderer.render(request.scene)
+                rgb = request.draw()
             except StudioError as exc:
                 yield Log("warning", str(exc))
                 continue
@@ -199,3 +223,102 @@ def save_direction(path: Path, direction: torch.Tensor, model: latent.LatentMode
 
 def load_direction(path: Path, model: latent.LatentModel) -> JobFactory:
     return returning(lambda control: latent.load_direction(path, model))
+
+
+# -- arithmetic, maps -----------------------------------------------------------------------------
+
+def arithmetic(renderer: latent.Renderer, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+               strength: float) -> JobFactory:
+    """decode(c + strength · (a − b)): finishes with (uint8 RGB, its QImage)."""
+
+    def decode(control: Control) -> tuple[np.ndarray, QImage]:
+        rgb = renderer.render_latent(latent.arithmetic(a, b, c, strength))
+        return rgb, qimage_from_array(rgb)
+
+    return returning(decode)
+
+
+def save_rgb(rgb: np.ndarray, path: Path) -> JobFactory:
+    def save(control: Control) -> Path:
+        write_image(path, rgb.astype(np.float32) / 255.0)
+        return path
+
+    return returning(save)
+
+
+@dataclass
+class MapResult:
+    """A finished map, the model it was made with, and its tiles for the view."""
+
+    latent_map: latent.LatentMap
+    model: latent.LatentModel
+    tiles: list[MapTile]
+
+
+def map_thumb(count: int, size: int) -> int:
+    """Thumbnails as large as a map of ``count`` images allows without burying one another: about half
+    the spacing of a grid of that many on a ``size``-pixel canvas, 40 to 112 pixels."""
+    return int(min(112, max(40, size / (2 * math.sqrt(max(1, count))))))
+
+
+def map_folder(load_model: Callable[[], latent.LatentModel], folder: Path, size: int) -> JobFactory:
+    """Load the model, map the folder with the engine's :func:`~studio.core.latent.map_job` (its progress
+    and skipped files reported), cut the canvas into tiles: finishes with a :class:`MapResult`."""
+
+    def job(control: Control) -> Iterator[Event]:
+        model = load_model()
+        thumb = map_thumb(len(list_images(folder)), size)
+        result: latent.LatentMap = yield from nested(latent.map_job(model, folder, thumb=thumb, size=size,
+                                                                    control=control), control)
+        tiles = []
+        for entry in result.entries:  # each box as the canvas shows it (later thumbnails over earlier ones)
+            left, top, w, h = (int(v) for v in entry["box"])
+            x, y = entry["canvas"]
+            pixels = result.image[max(0, top): top + h, max(0, left): left + w]
+            tiles.append(MapTile(Path(entry["path"]), (float(x), float(y)), (left, top, w, h),
+                                 qimage_from_array(pixels)))
+        yield Finished(MapResult(result, model, tiles))
+
+    return job
+
+
+# -- a PixelCNN: samples and scores ---------------------------------------------------------------
+
+@dataclass
+class PixelSamples:
+    rgb: np.ndarray  # (N, S, S, 3) uint8
+    images: list[QImage]
+    seconds: float  # drawing them, the model's loading left out
+
+
+def pixel_samples(load: Callable[[], latent.PixelModel], n: int, seed: int) -> JobFactory:
+    """Load the PixelCNN and draw ``n`` images pixel by pixel (a Progress per row): finishes with PixelSamples."""
+
+    def job(control: Control) -> Iterator[Event]:
+        model = load()
+        started = time.perf_counter()
+        images = yield from nested(model.sample_job(n, seed, control), control)
+        seconds = time.perf_counter() - started
+        rgb = latent.to_rgb8(images)
+        yield Finished(PixelSamples(rgb, [qimage_from_array(p) for p in rgb], seconds))
+
+    return job
+
+
+def pixel_scores(load: Callable[[], latent.PixelModel], paths: list[Path]) -> JobFactory:
+    """Each file's exact bits/dim under the PixelCNN (a Progress per file): finishes with
+    [(path, bits/dim or None, why it was skipped)]."""
+
+    def job(control: Control) -> Iterator[Event]:
+        model = load()
+        scores: list[tuple[Path, float | None, str]] = []
+        for done, path in enumerate(paths):
+            control.checkpoint()
+            yield Progress(done, len(paths), f"scoring {path.name}")
+            try:
+                scores.append((path, float(model.score(model.load_image(path))[0]), ""))
+            except ImageError as exc:
+                scores.append((path, None, exc.reason))
+        yield Finished(scores)
+
+    return job
