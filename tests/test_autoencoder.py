@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from test_latent import good_photos, photo_folder
 from train_helpers import kill_then_resume
 
@@ -159,6 +160,11 @@ def test_export_evaluate_and_the_command_line(trained_ae, tmp_path, capsys):
     session = onnxruntime.InferenceSession(str(tmp_path / "decoder.onnx"))
     (decoded,) = session.run(None, {session.get_inputs()[0].name: code})
     assert np.abs(decoded - model.decode(torch.from_numpy(code)).numpy()).max() < 1e-3
+    a, b, c = (str(p) for p in good_photos(trained_ae["folder"])[:3])
+    assert main(["latent", "arithmetic", "--model", "tiny-ae", a, b, c, "-o", str(tmp_path / "abc.png")]) == 0
+    za, zb, zc = (model.encode(model.load_images([p])) for p in (a, b, c))
+    expected = latent.to_rgb8(model.decode(latent.arithmetic(za, zb, zc))[0])
+    assert np.abs(np.asarray(Image.open(tmp_path / "abc.png").convert("RGB")).astype(int) - expected.astype(int)).max() <= 1
     capsys.readouterr()
     assert main(["eval", "--model", "tiny-ae", "--a", str(trained_ae["folder"]), "--no-card", "--json"]) == 0
     assert "reconstruction_psnr_db" in capsys.readouterr().out
