@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 from test_latent import good_photos, photo_folder
-from train_helpers import kill_then_resume
+from train_helpers import crops, kill_then_resume
 
 from studio.cli import main
 from studio.core import latent, nets
 from studio.core.errors import StudioError
-from studio.core.images import read_image
+from studio.core.images import read_image, write_image
 from studio.core.jobs import Control, Finished, Losses, Preview
 from studio.core.latent.inversion import invert
 from studio.core.store import ModelStore
@@ -126,6 +126,35 @@ def test_training_publishes_inversion_figures_against_the_mean_image(trained_gan
     assert small.augment == ""  # no automatic DiffAugment for a DCGAN: it made worse samples (measured)
     chosen = run_config("dcgan", "x", "fast", {"dir_a": str(trained_gan["folder"]), "crop_size": 32, "augment": "color"})
     assert chosen.augment == "color"
+
+
+def test_kid_against_held_out_images_where_an_extractor_is_installed(tmp_path, monkeypatch):
+    from studio.core.evaluate import metrics
+    from studio.core.train import dcgan
+
+    seen = []
+
+    def extractor():  # a stand-in for the metrics extra's Inception: pixel features, counting what it embeds
+        pixels = metrics.pixel_features(8)
+
+        def embed(images):
+            seen.append(images.shape[0])
+            assert 0 <= images.min() and images.max() <= 1  # images in [0, 1], as the extractor expects
+            return pixels.embed(images)
+
+        return metrics.FeatureExtractor("stand-in", pixels.dims, "test", embed), ""
+
+    monkeypatch.setattr(dcgan, "inception_extractor", extractor)
+    list(train_job(dcgan_config("one", photo_folder(tmp_path / "one", junk=False), max_steps=2)))
+    assert "kid_held_out" not in ModelStore().get("one").card["metrics"] and seen == []  # one held-out image
+    folder = tmp_path / "more"
+    for name in ("astronaut", "coffee", "chelsea"):
+        for k, img in enumerate(crops(name, 8, size=40)):
+            write_image(folder / f"{name}_{k}.png", img)
+    list(train_job(dcgan_config("kid", folder, max_steps=2)))
+    metrics_ = ModelStore().get("kid").card["metrics"]
+    assert metrics_["held_out_images"] == 2 and seen == [dcgan.KID_SAMPLES, 2]
+    assert np.isfinite(metrics_["kid_held_out"])
 
 
 @pytest.mark.parametrize("gan_mode", ["lsgan", "wgangp"])

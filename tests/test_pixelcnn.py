@@ -270,6 +270,10 @@ def test_cli_scores_a_flow_and_a_pixelcnn_side_by_side_and_samples(trained, tmp_
     assert "2 samples in " in said and " s per sample)" in said
     assert main(["latent", "sample", "--model", "tiny-px", "--temperature", "0.5", "-o", str(out)]) == 1
     assert "temperature" in capsys.readouterr().err
+    assert main(["bench", "latent", "--model", "tiny-px", "--frames", "10"]) == 0  # no canvas: its own costs
+    figures = dict(line.split(": ") for line in capsys.readouterr().out.strip().splitlines())
+    assert list(figures)[-1] == "samples_per_second" and float(figures["samples_per_second"]) > 0
+    assert float(figures["sample_s_per_image_batch4"]) > 0 and float(figures["score_ms_per_image"]) > 0
 
 
 def test_export_matches_pytorch_and_eval_reports_held_out_bits(trained, tmp_path, capsys):

@@ -306,9 +306,12 @@ def cmd_bench_latent(args: argparse.Namespace) -> int:
 
     from studio.core import device as devices
     from studio.core.latent import Renderer, Scene, principal_directions
+    from studio.core.store import ModelStore
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if ModelStore().get(args.model).kind == "pixelcnn":
+        return _bench_pixels(args)
     model = _load(args)
     renderer = Renderer(model)
     threads = torch.get_num_threads()
@@ -342,6 +345,36 @@ def cmd_bench_latent(args: argparse.Namespace) -> int:
     print(f"render_ms_median: {statistics.median(ms):.3f}")
     print(f"render_ms_p95: {ms[int(0.95 * (len(ms) - 1))]:.3f}")
     print(f"frames_per_second: {len(frame_times) / total:.1f}")
+    return 0
+
+
+def _bench_pixels(args: argparse.Namespace) -> int:
+    """A PixelCNN has no canvas to draw: its costs are scoring (one pass) and sampling (one pass a pixel)."""
+    import torch
+
+    from studio.core import device as devices
+    from studio.core.latent import PixelModel
+
+    model = PixelModel.load(args.model, device=args.device)
+    print(f"device: {devices.describe(model.device)} ({torch.get_num_threads()} CPU threads); model {args.model!r}: "
+          f"pixelcnn, {model.image_size} px; no latent space, so no canvas frames: scoring and sampling",
+          file=sys.stderr)
+    batch = model.sample(2, seed=0).repeat(8, 1, 1, 1)  # a warm-up, and images of its own to score
+    start = time.perf_counter()
+    for _ in range(max(1, args.frames // 10)):
+        model.score(batch)
+    _sync(model.device)
+    score_ms = (time.perf_counter() - start) * 1000 / (max(1, args.frames // 10) * len(batch))
+    timings = {}
+    for n in (1, 4):
+        start = time.perf_counter()
+        model.sample(n, seed=1)
+        _sync(model.device)
+        timings[n] = (time.perf_counter() - start) / n
+    print(f"score_ms_per_image: {score_ms:.3f}")
+    print(f"sample_s_per_image_alone: {timings[1]:.3f}")
+    print(f"sample_s_per_image_batch4: {timings[4]:.3f}")
+    print(f"samples_per_second: {1 / timings[4]:.2f}")
     return 0
 
 

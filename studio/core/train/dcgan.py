@@ -117,7 +117,7 @@ class DCGANTrainer(LatentTrainer):
             baseline = psnr_signed_batch(self.mean_image.expand_as(held), held)
             figures["mean_image_psnr"] = baseline.mean().item()
         extractor, _ = inception_extractor()
-        if extractor is not None:
+        if extractor is not None and len(held) >= 2:  # KID's unbiased estimate needs two images a side
             def unit(x: torch.Tensor) -> torch.Tensor:  # [-1, 1] -> 8-bit levels in [0, 1], as images are
                 return ((x.clamp(-1, 1) + 1) * 127.5).round() / 255.0
 
