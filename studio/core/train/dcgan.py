@@ -33,7 +33,7 @@ KID_SAMPLES = 256  # generated images compared with the held-out ones
 
 class DCGANTrainer(LatentTrainer):
     kind = "dcgan"
-    title = "DCGAN — a generator of one folder's images"
+    title = "DCGAN — a GAN of one folder"
     preview_layout = "each row: a training image, then samples from fixed z"
     card_config_keys = ("augment", "pool_size", "gan_mode")
     generator_roles = ("dcgan",)

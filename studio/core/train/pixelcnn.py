@@ -47,7 +47,7 @@ class PixelCNNTrainer(LatentTrainer):
     """Gated PixelCNN with a discretised logistic mixture, minimising bits per dimension."""
 
     kind = "pixelcnn"
-    title = "PixelCNN — exact likelihood of one folder, pixel by pixel"
+    title = "PixelCNN — exact likelihood, pixel by pixel"
     preview_layout = "each row: image, each pixel's prediction from the pixels before it, bits per pixel"
     generator_roles = ("pixelcnn",)
     role = "pixelcnn"
