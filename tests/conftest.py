@@ -24,6 +24,17 @@ def studio_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     return home
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of tiny tensors: they gain nothing from threads, and on a busy 2-core
+    machine OpenMP barriers stall them badly. Restored after the module (use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def builtin_dir() -> Path:
     return Path(os.environ["STUDIO_BUILTIN_MODELS"])

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 from test_latent import good_photos, photo_folder
-from train_helpers import kill_then_resume
+from train_helpers import kill_then_resume, tiny_folder_config
 
 from studio.cli import main
 from studio.core import latent, nets
@@ -20,25 +20,16 @@ from studio.core.errors import StudioError
 from studio.core.jobs import Control, Finished, Losses, Preview
 from studio.core.store import ModelStore
 from studio.core.train.job import train_job
-from studio.core.train.presets import preset
 
 TINY_AE = {"generator": {"arch": "conv_ae", "params": {"image_size": 32, "latent_dim": 16, "channels": 8,
                                                        "max_channels": 32}}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def ae_config(name: str, folder, **over):
-    base = dict(dir_a=str(folder), crop_size=32, max_steps=8, batch_size=4, checkpoint_every=100, preview_every=4,
-                workers=0, lr=2e-3, **TINY_AE)
-    base.update(over)
-    return preset("ae", name, "reference", **base)
+    return tiny_folder_config("ae", name, folder, 32, **{"lr": 2e-3, **TINY_AE, **over})
 
 
 @pytest.fixture(scope="module")

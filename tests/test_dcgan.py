@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from test_latent import good_photos, photo_folder
-from train_helpers import crops, kill_then_resume
+from train_helpers import crops, kill_then_resume, tiny_folder_config
 
 from studio.cli import main
 from studio.core import latent, nets
@@ -26,20 +26,13 @@ TINY_G = {"image_size": 32, "latent_dim": 8, "ngf": 8, "upsample": "bilinear"}
 TINY_D = {"image_size": 32, "ndf": 8, "norm": "batch", "minibatch_std": False}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def dcgan_config(name: str, folder, **over):
-    base = dict(dir_a=str(folder), crop_size=32, max_steps=8, batch_size=4, checkpoint_every=100, preview_every=4,
-                workers=0, generator={"arch": "dcgan_generator", "params": dict(TINY_G)},
-                discriminator={"arch": "dcgan_discriminator", "params": dict(TINY_D)})
-    base.update(over)
-    return preset("dcgan", name, "fast", **base)
+    networks = {"generator": {"arch": "dcgan_generator", "params": dict(TINY_G)},
+                "discriminator": {"arch": "dcgan_discriminator", "params": dict(TINY_D)}}
+    return tiny_folder_config("dcgan", name, folder, 32, "fast", **{**networks, **over})
 
 
 @pytest.fixture(scope="module")

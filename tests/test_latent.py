@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import photo
 from PIL import Image
-from train_helpers import crops, kill_then_resume
+from train_helpers import crops, kill_then_resume, tiny_folder_config
 
 from studio.cli import main
 from studio.core import latent, nets
@@ -32,14 +32,7 @@ from studio.core.store import ModelStore
 from studio.core.train.job import train_job
 from studio.core.train.presets import latent_preset, preset
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP barriers stall them badly."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY = {
@@ -51,10 +44,7 @@ SIZE = {"vae": 32, "flow": 16}
 
 
 def tiny_latent_config(kind: str, name: str, folder, **over):
-    base = dict(dir_a=str(folder), crop_size=SIZE[kind], max_steps=8, batch_size=4, checkpoint_every=100,
-                preview_every=4, workers=0, lr=2e-3, **TINY[kind])
-    base.update(over)
-    return preset(kind, name, "reference", **base)
+    return tiny_folder_config(kind, name, folder, SIZE[kind], **{"lr": 2e-3, **TINY[kind], **over})
 
 
 def photo_folder(root, junk: bool = True):

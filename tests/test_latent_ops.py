@@ -23,9 +23,9 @@ from studio.core.errors import StudioError
 from studio.core.images import read_image
 from studio.core.jobs import Finished, Item, Progress
 
-# test_latent's fixtures, used here as this module's own: one torch thread, the tiny trained models.
-one_thread = test_latent.one_thread
+# test_latent's fixture, used here as this module's own: the tiny trained models.
 trained = test_latent.trained
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # -- arithmetic --------------------------------------------------------------------------------------------------
 

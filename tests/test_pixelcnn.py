@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from test_latent import good_photos, photo_folder, tiny_latent_config
-from train_helpers import kill_then_resume
+from train_helpers import kill_then_resume, tiny_folder_config
 
 from studio.cli import main
 from studio.core import latent, nets
@@ -37,19 +37,11 @@ PARAMS = {"image_size": 16, "channels": 8, "layers": 2, "kernel": 3, "first_kern
 TINY = {"generator": {"arch": "gated_pixelcnn", "params": PARAMS}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def px_config(name: str, folder, **over):
-    base = dict(dir_a=str(folder), crop_size=16, max_steps=8, batch_size=4, checkpoint_every=100, preview_every=4,
-                workers=0, lr=5e-3, **TINY)
-    base.update(over)
-    return preset("pixelcnn", name, "reference", **base)
+    return tiny_folder_config("pixelcnn", name, folder, 16, **{"lr": 5e-3, **TINY, **over})
 
 
 def random_net(seed: int = 0, **params) -> nets.GatedPixelCNN:

@@ -51,6 +51,15 @@ def paired_folders(root: Path, count: int = 4) -> tuple[Path, Path]:
     return a, b
 
 
+def tiny_folder_config(kind: str, name: str, folder: Path, size: int, preset_name: str = "reference", **over):
+    """A one-folder kind (the latent models, DCGAN, PixelCNN) for a few steps on ``size``-px images:
+    batches of 4, previews every 4 steps, no worker processes; ``over`` sets any field."""
+    base = dict(dir_a=str(folder), crop_size=size, max_steps=8, batch_size=4, checkpoint_every=100, preview_every=4,
+                workers=0)
+    base.update(over)
+    return preset(kind, name, preset_name, **base)
+
+
 def tiny_config(kind: str, name: str, a: Path | None = None, b: Path | None = None, **over):
     base = dict(dir_a=str(a) if a else None, dir_b=str(b) if b else None, crop_size=32, load_size=36,
                 max_steps=6, checkpoint_every=100, preview_every=3, workers=0)

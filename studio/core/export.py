@@ -235,8 +235,9 @@ def _latent_part(model: LoadedModel, part: str) -> Exportable:
     else:
         module = ClampedDecoder(latent.decoder_module()).eval()
         names, dims = ["image"], (batch,)
-        # a prior sample, and an image's latent (a GAN's by inversion)
-        encoded = latent.encode(torch.from_numpy(pattern_input(1, 3, size, size, seed=3)))
+        # a prior sample, and an image's latent; a GAN, whose encoding is a slow inversion, a wider sample instead
+        encoded = (latent.sample_latents(1, 1.5, seed=3) if latent.kind == "dcgan" else
+                   latent.encode(torch.from_numpy(pattern_input(1, 3, size, size, seed=3))))
         checks = [[latent.sample_latents(2, seed=4).numpy()], [encoded.float().numpy()]]
         example = latent.sample_latents(2, seed=5)
         prior = ("the prior is N(0, I)" if latent.kind != "ae" else

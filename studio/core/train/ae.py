@@ -19,7 +19,7 @@ from torch import nn
 from studio.core.evaluate.metrics import psnr_signed_batch
 from studio.core.nets.autoencoder import ConvAE
 
-from .latent_trainer import LatentTrainer
+from .latent_trainer import LatentTrainer, evaluating
 from .trainer import preview_grid
 
 SAMPLES_NOTE = (
@@ -73,13 +73,8 @@ class AETrainer(LatentTrainer):
     def after_training(self, images: Callable[[], Iterable[dict[str, Any]]]) -> None:
         """Fit the sampling Gaussian to the codes of every training image (whole, unflipped)."""
         ae = self.ae
-        was_training = ae.training
-        ae.eval()
-        try:
-            with torch.no_grad():
-                codes = [ae.encode(batch["A"].to(self.device)).float() for batch in images()]
-        finally:
-            ae.train(was_training)
+        with evaluating(ae), torch.no_grad():
+            codes = [ae.encode(batch["A"].to(self.device)).float() for batch in images()]
         if codes:
             ae.fit_codes(torch.cat(codes))
 
@@ -87,15 +82,11 @@ class AETrainer(LatentTrainer):
     def evaluate(self, loader: Any) -> dict[str, float]:
         """Held-out reconstruction PSNR (clean inputs: what the canvas does with a photo)."""
         ae = self.ae
-        was_training = ae.training
-        ae.eval()
         psnrs = []
-        try:
+        with evaluating(ae):
             for batch in loader:
                 x = batch["A"].to(self.device)
                 psnrs.append(psnr_signed_batch(ae.decode(ae.encode(x)).clamp(-1, 1), x).cpu())
-        finally:
-            ae.train(was_training)
         return {"psnr": torch.cat(psnrs).mean().item()}
 
     def finish_card(self, card: dict[str, Any]) -> None:
@@ -105,15 +96,11 @@ class AETrainer(LatentTrainer):
     def preview(self, samples: dict[str, torch.Tensor]) -> np.ndarray:
         """Rows of: the image, what the network sees (corrupted when denoising), its reconstruction, a sample."""
         ae = self.ae
-        was_training = ae.training
-        ae.eval()
-        try:
+        with evaluating(ae):
             x = samples["A"].to(self.device)
             g = torch.Generator().manual_seed(len(x))
             noise = torch.randn(x.shape, generator=g).to(self.device)
             seen = x if self.config.denoise <= 0 else x + self.config.denoise * noise
             recon = ae.decode(ae.encode(seen))
             sample = ae.decode(ae.codes_from_noise(self._sample_noise((x.shape[0], ae.latent_dim), 1.0)))
-        finally:
-            ae.train(was_training)
         return preview_grid([c.float().clamp(-1, 1).cpu() for c in (x, seen, recon, sample)])

@@ -15,16 +15,17 @@ KID of samples against the held-out images where an Inception extractor is insta
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 
 from studio.core.evaluate.metrics import inception_extractor, kid, psnr_signed_batch
 from studio.core.latent.inversion import RESTARTS, STEPS, invert
+from studio.core.nets.dcgan import DCGANGenerator
 
 from .config import TrainConfig
-from .latent_trainer import EVAL_SEED, LatentTrainer
+from .latent_trainer import EVAL_SEED, LatentTrainer, evaluating
 from .losses import ImagePool
 from .trainer import preview_grid, set_requires_grad, unwrap
 
@@ -51,7 +52,7 @@ class DCGANTrainer(LatentTrainer):
 
     @property
     def latent_dim(self) -> int:
-        return int(self.config.generator["params"].get("latent_dim", 100))
+        return cast(DCGANGenerator, unwrap(self.nets["dcgan"])).latent_dim
 
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         real = self.to_device(batch, "A")
@@ -84,14 +85,9 @@ class DCGANTrainer(LatentTrainer):
 
     @torch.no_grad()
     def _samples(self, count: int, seed: int) -> torch.Tensor:
-        g = unwrap(self.nets["dcgan"])
-        was_training = g.training
-        g.eval()
-        try:
-            z = torch.randn(count, self.latent_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
+        z = torch.randn(count, self.latent_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
+        with evaluating(unwrap(self.nets["dcgan"])) as g:
             return g(z).float().cpu()
-        finally:
-            g.train(was_training)
 
     def preview(self, samples: dict[str, torch.Tensor]) -> np.ndarray:
         """Rows of a training image and two samples; the samples' z are the same at every preview."""

@@ -6,6 +6,8 @@ Each publishes one network (role ``vae`` or ``flow``) trained on one folder of i
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -20,6 +22,17 @@ from .trainer import Trainer, unwrap
 
 EVAL_SEED = 1234  # held-out metrics draw their noise from this seed, so they are repeatable
 PREVIEW_SEED = 4321
+
+
+@contextlib.contextmanager
+def evaluating(net: nn.Module) -> Iterator[nn.Module]:
+    """``net`` in eval mode for the block (held-out figures, previews), then in the mode it was in."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)
 
 
 class LatentTrainer(Trainer):

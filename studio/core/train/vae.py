@@ -18,7 +18,7 @@ from studio.core.nets.vae import (
     optimal_log_sigma,
 )
 
-from .latent_trainer import EVAL_SEED, LatentTrainer
+from .latent_trainer import EVAL_SEED, LatentTrainer, evaluating
 from .trainer import preview_grid
 
 
@@ -62,11 +62,9 @@ class VAETrainer(LatentTrainer):
     def evaluate(self, loader: Any) -> dict[str, float]:
         """Held-out reconstruction PSNR (posterior mean), ELBO in nats per image (β = 1), and its bits/dim bound."""
         vae = self.vae
-        was_training = vae.training
-        vae.eval()
         g = torch.Generator().manual_seed(EVAL_SEED)
         psnrs, elbos, kls = [], [], []
-        try:
+        with evaluating(vae):
             for batch in loader:
                 x = batch["A"].to(self.device)
                 psnrs.append(psnr_signed_batch(vae.decode(vae.encode(x)).clamp(-1, 1), x).cpu())
@@ -74,8 +72,6 @@ class VAETrainer(LatentTrainer):
                 value, kl = elbo(vae, x, noise)
                 elbos.append(value.cpu())
                 kls.append(kl.cpu())
-        finally:
-            vae.train(was_training)
         nats = torch.cat(elbos)
         return {"psnr": torch.cat(psnrs).mean().item(), "elbo": nats.mean().item(), "kl": torch.cat(kls).mean().item(),
                 "elbo_bits_per_dim": elbo_bits_per_dim(nats, 3 * vae.image_size**2).mean().item()}
@@ -84,12 +80,8 @@ class VAETrainer(LatentTrainer):
     def preview(self, samples: dict[str, torch.Tensor]) -> np.ndarray:
         """Rows of: the image, its reconstruction, a random sample (the same noise at every step)."""
         vae = self.vae
-        was_training = vae.training
-        vae.eval()
-        try:
+        with evaluating(vae):
             x = samples["A"].to(self.device)
             recon = vae.decode(vae.encode(x))
             sample = vae.decode(self._sample_noise((x.shape[0], vae.latent_dim), 1.0))
-        finally:
-            vae.train(was_training)
         return preview_grid([c.float().cpu() for c in (x, recon, sample)])
