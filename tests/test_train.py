@@ -310,7 +310,7 @@ def test_every_kind_has_a_trainer_and_a_preset():
     from studio.core.train.presets import KIND_PRESETS
 
     assert set(TRAINERS) == set(KIND_PRESETS) == {"cyclegan", "cut", "pix2pix", "distill", "vae", "ae", "flow",
-                                                      "dcgan", "pixelcnn"}
+                                                      "dcgan", "pixelcnn", "spade"}
     assert all(trainer.kind == kind for kind, trainer in TRAINERS.items())
 
 

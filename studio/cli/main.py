@@ -12,7 +12,7 @@ from studio import __version__
 from studio.core.errors import StudioError
 
 from . import eval as eval_cmd
-from . import latent, models, train, translate
+from . import latent, models, paint, train, translate
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     bsub = bench.add_subparsers(dest="bench_command", metavar="WHAT", required=True)
     train.register_bench(bsub)
     latent.register_bench(bsub)
+    paint.register_bench(bsub)
     latent.register(sub)
+    paint.register(sub)
     return parser
 
 

@@ -17,7 +17,7 @@ from .progress import render
 
 # studio.core.train.kinds.KINDS but distill (`studio distill`), spelled out so that parsing the command
 # line does not import torch (tests/test_cut.py checks that the two agree).
-TRAIN_KINDS = ("cyclegan", "cut", "pix2pix", "vae", "ae", "flow", "dcgan", "pixelcnn")
+TRAIN_KINDS = ("cyclegan", "cut", "pix2pix", "vae", "ae", "flow", "dcgan", "pixelcnn", "spade")
 
 
 def register(sub: Any) -> None:
@@ -29,6 +29,14 @@ def register(sub: Any) -> None:
     p.add_argument("--b", metavar="DIR", help="folder of domain B images")
     p.add_argument("--pairs", metavar="DIR", help="pix2pix: one folder of side-by-side AB images")
     p.add_argument("--images", metavar="DIR", help="vae / ae / flow / pixelcnn: the folder of images to model")
+    p.add_argument("--labels", metavar="DIR", help="spade: label maps (indexed PNGs, or colour-coded with a "
+                                                    "palette.json), named as the photos")
+    p.add_argument("--photos", metavar="DIR", help="spade: the photos the label maps describe")
+    p.add_argument("--classes", type=int, metavar="K",
+                   help="spade without --labels: segment the photos into K classes automatically (2-32)")
+    p.add_argument("--palette", metavar="FILE", help="spade: the palette.json of colour-coded label maps "
+                                                     "(default: the one in the labels folder)")
+    p.add_argument("--lambda-fm", type=float, help="spade: discriminator feature-matching weight (10)")
     p.add_argument("--preset", default="reference", choices=["reference", "fast"],
                    help="reference: the reference implementation's defaults; fast: a light model for CPUs")
     p.add_argument("--size", type=int, help="training crop size (reference 256, fast 128; latent models: the "
@@ -44,7 +52,7 @@ def register(sub: Any) -> None:
                    help="a budget of training time: the steps (and the schedule) are fitted to it after the first few")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, help="learning rate (2e-4; 5e-5 when fine-tuning)")
-    p.add_argument("--gan-mode", choices=["lsgan", "vanilla", "wgangp"])
+    p.add_argument("--gan-mode", choices=["lsgan", "vanilla", "wgangp", "hinge"])
     p.add_argument("--lambda-cycle", type=float, help="CycleGAN cycle-consistency weight (10)")
     p.add_argument("--lambda-identity", type=float, help="CycleGAN identity weight, times the cycle weight (0.5)")
     p.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
@@ -158,7 +166,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         return str(Path(value).expanduser().resolve()) if value else None
 
     options: dict[str, Any] = {
-        "dir_a": folder(args.a or args.images), "dir_b": folder(args.b), "pairs": folder(args.pairs), "crop_size": args.size,
+        "dir_a": folder(args.a or args.images or args.labels), "dir_b": folder(args.b or args.photos), "pairs": folder(args.pairs), "crop_size": args.size,
         "load_size": args.load_size, "preprocess": args.preprocess, "max_steps": args.max_steps, "minutes": args.minutes,
         "checkpoint_every": args.checkpoint_every, "preview_every": args.preview_every,
         "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
@@ -167,7 +175,8 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed, "workers": args.workers, "epochs": args.epochs, "n_epochs": args.n_epochs,
         "n_epochs_decay": args.n_epochs_decay, "augment": "" if args.no_augment else args.augment,
         "variant": args.variant, "lambda_nce": args.lambda_nce, "num_patches": args.num_patches,
-        "nce_pixels": args.nce_pixels,
+        "nce_pixels": args.nce_pixels, "classes": args.classes, "palette": folder(args.palette),
+        "lambda_fm": args.lambda_fm,
     }
     if args.lambda_cycle is not None:
         options["lambda_a"] = options["lambda_b"] = args.lambda_cycle

@@ -11,8 +11,8 @@ from .progress import render
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("translate", help="translate photos or folders with a model")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p = sub.add_parser("translate", help="translate photos or folders with a model (a spade model paints label maps)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders (spade: label maps)")
     p.add_argument("-o", "--output", required=True, help="output file (one input file) or folder")
     p.add_argument("--model", required=True)
     p.add_argument("--direction", default="a2b", choices=["a2b", "b2a"])
@@ -20,6 +20,7 @@ def register(sub: Any) -> None:
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     p.add_argument("--dropout", action="store_true", help="keep dropout on, for variations (pix2pix)")
+    p.add_argument("--seed", type=int, default=0, help="spade: the noise seed (another seed, another rendering)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_translate)
 
@@ -28,6 +29,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from studio.core.translate import Translator, translate_job
 
     model = _store().load(args.model)
+    if model.info.kind == "spade":
+        return _paint(model, args)
     translator = Translator(model, args.direction, device=args.device, precision=args.precision, dropout=args.dropout)
     summary = render(translate_job(translator, args.inputs, args.output, tile=args.tile), quiet=args.quiet)
     written, failed = summary.get("written", []), summary.get("failed", [])  # each failure was printed as it came
@@ -35,3 +38,15 @@ def cmd_translate(args: argparse.Namespace) -> int:
           + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
     return 0 if not failed and written else 1
 
+
+
+def _paint(model: Any, args: argparse.Namespace) -> int:
+    """A spade model paints each label map at its own size."""
+    from studio.core.paint.painter import Painter, paint_job
+
+    painter = Painter(model, device=args.device)
+    summary = render(paint_job(painter, args.inputs, args.output, seed=args.seed), quiet=args.quiet)
+    written, failed = summary.get("written", []), summary.get("failed", [])
+    print(f"painted {len(written)} label map(s) with {model.info.name} (seed {args.seed})"
+          + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
+    return 0 if not failed and written else 1

@@ -9,7 +9,8 @@ size multiple and the crop back *inside the graph*, so users feed any size.
 An export is a job. It writes nothing until the graph has passed ``onnx.checker`` and, when
 onnxruntime is installed, matched PyTorch on two inputs of different sizes (and a batch of two,
 proving the dynamic axes); the largest absolute difference is reported and embedded in the file.
-(Over 450 lines: the part builders of each family (translators, latent models, the PixelCNN) and
+(Over 450 lines: the part builders of each family (translators, latent models, the PixelCNN, the
+SPADE painter) and
 the verification share the :class:`Exportable` contract, and the job reads as one sequence.)
 """
 
@@ -52,6 +53,7 @@ PARTS: dict[str, tuple[str, ...]] = {
     "flow": ("forward", "inverse"),
     "dcgan": ("generator",),
     "pixelcnn": ("network",),
+    "spade": ("generator",),
 }
 
 
@@ -313,6 +315,71 @@ def _pixel_part(model: LoadedModel) -> Exportable:
     )
 
 
+class PaintGraph(nn.Module):
+    """A SPADE generator that takes class indices of any size: one-hot inside the graph, the map's
+    edge classes repeated to the size multiple (as the painter pads), the picture cropped back."""
+
+    def __init__(self, net: nn.Module, classes: int, multiple: int):
+        super().__init__()
+        self.net, self.classes, self.multiple = net, classes, multiple
+
+    def forward(self, labels: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        h, w = labels.shape[-2], labels.shape[-1]
+        m = self.multiple
+        iy = torch.arange((h + m - 1) // m * m, device=labels.device).clamp(max=h - 1)
+        ix = torch.arange((w + m - 1) // m * m, device=labels.device).clamp(max=w - 1)
+        padded = labels.index_select(1, iy).index_select(2, ix)
+        onehot = (padded[:, None] == torch.arange(self.classes, device=labels.device)[None, :, None, None]).float()
+        return self.net(onehot, noise)[..., :h, :w]
+
+
+def _paint_part(model: LoadedModel) -> Exportable:
+    """A spade model's generator: class indices (and a noise vector) -> the picture, any size."""
+    from .paint.painter import Painter
+
+    painter = Painter(model, device="cpu")
+    module = PaintGraph(painter.net, painter.classes, painter.multiple).eval()
+    k, z = painter.classes, painter.z_dim
+    rng = np.random.default_rng(0)
+
+    def labels(batch: int, height: int, width: int) -> np.ndarray:
+        blocks = rng.integers(0, k, (batch, height // 8 + 1, width // 8 + 1))
+        return np.repeat(np.repeat(blocks, 8, 1), 8, 2)[:, :height, :width].astype(np.int64)
+
+    def case(batch: int, height: int, width: int) -> list[np.ndarray]:
+        noise = [rng.standard_normal((batch, z)).astype(np.float32)] if z else []
+        return [labels(batch, height, width), *noise]
+
+    def reference(inputs: list[np.ndarray]) -> list[np.ndarray]:
+        outs = [painter.paint_tensor(inputs[0][i], noise=torch.from_numpy(inputs[1][i:i + 1]) if z else None)
+                for i in range(inputs[0].shape[0])]
+        return [torch.cat(outs).numpy()]
+
+    side = int(min(max(model.card.get("image_size", 128), 32), 128))
+    example = case(2, 2 * painter.multiple + 3, 3 * painter.multiple + 5)
+    dims = {0: torch.export.Dim("batch"), 1: torch.export.Dim("height"), 2: torch.export.Dim("width")}
+    names = [c.name for c in painter.palette.classes] if painter.palette else []
+    return Exportable(
+        module=module,
+        example=tuple(torch.from_numpy(a) for a in example),
+        dynamic_shapes=(dims, *([{0: dims[0]}] if z else [])),
+        input_names=["labels", *(["noise"] if z else [])],
+        output_names=["picture"],
+        reference=reference,
+        checks=[case(2, side, side), case(1, side * 5 // 8 + 3, side + side // 4 + 1)],
+        description={
+            "kind": "spade", "classes": names,
+            "input": f"labels: int64 [batch, height, width], class indices 0-{k - 1} (the card's palette); any size"
+                     + (f"; noise: float32 [batch, {z}], standard normal (Studio draws it from the seed with "
+                        "torch.randn; zeros give the model's 'average' rendering)" if z else ""),
+            "output": "picture: float32 [batch, 3, height, width] in [-1, 1]; (x + 1) * 127.5 gives 8-bit RGB",
+            "preprocessing": f"inside the graph: one-hot, the edge classes repeated to a multiple of {painter.multiple} "
+                             "and the picture cropped back, as `studio translate` paints",
+        },
+        output_dims={"picture": ["batch", None, "height", "width"]},
+    )
+
+
 def exportable(model: LoadedModel, part: str) -> Exportable:
     """The :class:`Exportable` for ``part`` of a loaded model (raises ExportError when it has none)."""
     _check_part(model.info, part)
@@ -320,6 +387,8 @@ def exportable(model: LoadedModel, part: str) -> Exportable:
         return _translator_part(model, part)
     if model.info.kind == "pixelcnn":
         return _pixel_part(model)
+    if model.info.kind == "spade":
+        return _paint_part(model)
     return _latent_part(model, part)
 
 

@@ -98,7 +98,7 @@ def columns(rows: list[tuple[str, ...]]) -> list[str]:
 
 KIND_LABELS = {"cyclegan": "CycleGAN", "cut": "CUT", "pix2pix": "pix2pix", "vae": "VAE", "ae": "Autoencoder",
                "flow": "Flow", "dcgan": "DCGAN",
-               "pixelcnn": "PixelCNN", "distill": "fast copy"}
+               "pixelcnn": "PixelCNN", "distill": "fast copy", "spade": "SPADE"}
 
 
 def kind_label(kind: str) -> str:
@@ -180,7 +180,18 @@ def card_rows(info: ModelInfo) -> list[Row]:
         ("Created", created(info.created)),
         ("Size", size(info.size_bytes)),
         ("Source", "built-in (read-only)" if info.builtin else "your model"),
+        *palette_rows(card),
     ]
+
+
+def palette_rows(card: Mapping[str, Any]) -> list[Row]:
+    """A spade model's classes (what it paints) and whether it can segment a photo into them."""
+    palette = card.get("palette")
+    if not palette:
+        return []
+    names = ", ".join(f"{i} {entry.get('name', '?')}" for i, entry in enumerate(palette))
+    return [("Classes", f"{len(palette)}: {names}"),
+            ("Segments photos", "yes (automatic classes)" if card.get("segmenter") else "no (its label maps were given)")]
 
 
 def network_rows(card: Mapping[str, Any]) -> list[Row]:

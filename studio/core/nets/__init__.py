@@ -13,6 +13,7 @@ from .patch_head import PatchMLPHead
 from .pixelcnn import GatedPixelCNN
 from .registry import REFERENCE_PRESETS, Network, architectures, build, register
 from .resnet import MobileResnetGenerator, ResnetGenerator
+from .spade import MultiscaleDiscriminator, SPADEGenerator
 from .unet import UnetGenerator
 from .vae import ConvVAE
 
@@ -27,11 +28,13 @@ __all__ = [
     "GatedPixelCNN",
     "Glow",
     "MobileResnetGenerator",
+    "MultiscaleDiscriminator",
     "NLayerDiscriminator",
     "Network",
     "PatchMLPHead",
     "PixelDiscriminator",
     "ResnetGenerator",
+    "SPADEGenerator",
     "UnetGenerator",
     "architectures",
     "build",

@@ -58,7 +58,7 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
                 nn.init.orthogonal_(module.weight, gain=gain)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
+        elif isinstance(module, nn.BatchNorm2d) and module.affine:
             nn.init.normal_(module.weight, 1.0, gain)
             nn.init.zeros_(module.bias)
 

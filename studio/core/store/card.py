@@ -23,7 +23,7 @@ from studio.core.errors import ModelError, StoreError
 FORMAT_VERSION = 1
 CARD_NAME = "card.json"
 WEIGHTS_NAME = "model.safetensors"
-KINDS = ("cyclegan", "cut", "pix2pix", "vae", "ae", "flow", "dcgan", "pixelcnn")
+KINDS = ("cyclegan", "cut", "pix2pix", "vae", "ae", "flow", "dcgan", "pixelcnn", "spade")
 LATENT_KINDS = ("vae", "ae", "flow", "dcgan")  # models of one folder's latent space, not translators
 # The network that runs each direction of an image-to-image model.
 DIRECTION_NETWORK = {

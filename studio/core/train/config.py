@@ -57,6 +57,10 @@ class TrainConfig:
     num_patches: int = 256  # patches per layer and image
     patch_nc: int = 256  # width of the projection head
     flip_equivariance: bool = False  # FastCUT: the input flipped half the time, the output's features flipped back
+    # SPADE: label maps (dir_a) and photos (dir_b), or photos alone segmented into `classes` classes
+    classes: int = 0  # automatic label maps with this many classes (0: the label maps are given)
+    palette: str | None = None  # a palette.json for colour-coded label maps (default: the one beside them)
+    lambda_fm: float = 10.0  # weight of the discriminator feature-matching loss
     augment: str = ""  # DiffAugment policy for the discriminators: "" none, else "color,translation,cutout"
     # distillation (a fast copy): the teacher, a translator in the store, and the student's losses
     teacher: str | None = None
@@ -97,6 +101,8 @@ class TrainConfig:
             raise StudioError(f"--beta must be ≥ 0, got {self.beta}")
         if not 0 <= self.denoise <= 2:
             raise StudioError(f"--denoise is a noise level from 0 to 2 (pixels in [-1, 1]), got {self.denoise}")
+        if self.classes and not 2 <= self.classes <= 32:
+            raise StudioError(f"--classes is the number of automatic label classes, 2 to 32, got {self.classes}")
         if self.max_steps is not None and self.max_steps < 1:
             raise StudioError("--max-steps must be at least 1")
         if self.minutes is not None and not self.minutes > 0:

@@ -75,11 +75,11 @@ class Preprocess:
             scale = crop / min(width, height)  # the reference would crop past the edge into black
             width, height = max(crop, round(width * scale)), max(crop, round(height * scale))
         if not self.crops:
-            width, height = _multiple_of_4(width), _multiple_of_4(height)
+            width, height = multiple_of_4(width), multiple_of_4(height)
         return width, height
 
 
-def _multiple_of_4(n: int) -> int:
+def multiple_of_4(n: int) -> int:
     return max(4, int(round(n / 4) * 4))  # round() like the reference's __make_power_2(base=4)
 
 
@@ -89,7 +89,7 @@ def _area(size: tuple[int, int]) -> int:
 
 
 
-class _TrainingSet(Dataset):
+class TrainingSet(Dataset):
     """Decoding, caching, substitution of broken files and the seeded augmentation."""
 
     kind = ""
@@ -110,7 +110,7 @@ class _TrainingSet(Dataset):
         log.info("%s data: %.1f MiB once decoded, %s", self.kind, total / 2**20,
                  "cached in memory" if self.caching else f"over the {budget / 2**20:.0f} MiB cache budget")
 
-    def with_preprocess(self, preprocess: Preprocess) -> _TrainingSet:
+    def with_preprocess(self, preprocess: Preprocess) -> TrainingSet:
         """The same files under other preprocessing (e.g. fixed preview samples), without rescanning."""
         other = copy.copy(self)
         other.preprocess = preprocess
@@ -171,7 +171,7 @@ class _TrainingSet(Dataset):
         for im in images:
             if p.crops:
                 im = im[y : y + p.crop_size, x : x + p.crop_size]
-            im = resize_uint8(im, (_multiple_of_4(im.shape[1]), _multiple_of_4(im.shape[0])))
+            im = resize_uint8(im, (multiple_of_4(im.shape[1]), multiple_of_4(im.shape[0])))
             out.append(uint8_to_tensor(im[:, ::-1] if p.flip and flip else im))
         return out
 
@@ -198,7 +198,7 @@ class _TrainingSet(Dataset):
         return ["A", "B"]
 
 
-class UnpairedDataset(_TrainingSet):
+class UnpairedDataset(TrainingSet):
     """CycleGAN data: item i is A[i % len(A)] with a seeded random partner from B."""
 
     kind = "unpaired"
@@ -223,7 +223,7 @@ class UnpairedDataset(_TrainingSet):
         return {"A": a, "B": b, "A_path": str(path_a), "B_path": str(path_b)}
 
 
-class PairedDataset(_TrainingSet):
+class PairedDataset(TrainingSet):
     """pix2pix data: aligned (A, B) images that get the same crop and flip."""
 
     kind = "paired"
@@ -277,7 +277,7 @@ class PairedDataset(_TrainingSet):
         return ["AB"] if self.side_by_side else ["A", "B"]
 
 
-class SingleFolderDataset(_TrainingSet):
+class SingleFolderDataset(TrainingSet):
     """VAE and flow data: the images of one folder; ``held_out`` holds a split kept for evaluation."""
 
     kind = "single-folder"

@@ -150,7 +150,7 @@ def _file_log(path: Path) -> logging.Handler:
 def _preview_batch(dataset: Any, config: TrainConfig) -> dict[str, torch.Tensor]:
     dataset = fixed(dataset, config)
     items = [dataset[(0, i)] for i in range(min(PREVIEW_SAMPLES, len(dataset)))]
-    return {key: torch.stack([item[key] for item in items]) for key in ("A", "B") if key in items[0]}
+    return {key: torch.stack([item[key] for item in items]) for key in ("A", "B", "A_colour") if key in items[0]}
 
 
 def _load_base_model(trainer: Trainer, config: TrainConfig, store: ModelStore) -> str:

@@ -14,13 +14,14 @@ from .distill import DistillTrainer
 from .flow import FlowTrainer
 from .pix2pix import Pix2PixTrainer
 from .pixelcnn import PixelCNNTrainer
+from .spade import SpadeTrainer
 from .trainer import Trainer
 from .vae import VAETrainer
 
 TRAINERS: dict[str, type[Trainer]] = {
     trainer.kind: trainer
     for trainer in (CycleGANTrainer, CUTTrainer, Pix2PixTrainer, DistillTrainer, VAETrainer, AETrainer,
-                    FlowTrainer, DCGANTrainer, PixelCNNTrainer)
+                    FlowTrainer, DCGANTrainer, PixelCNNTrainer, SpadeTrainer)
 }
 KINDS: tuple[str, ...] = tuple(TRAINERS)
 

@@ -8,11 +8,12 @@ from typing import Any
 import torch
 from torch import nn
 
-GAN_MODES = ("lsgan", "vanilla", "wgangp")
+GAN_MODES = ("lsgan", "vanilla", "wgangp", "hinge")
 
 
 class GANLoss(nn.Module):
-    """Adversarial loss against a constant target: least squares, the original log loss, or WGAN."""
+    """Adversarial loss against a constant target: least squares, the original log loss, WGAN, or the
+    hinge loss (SPADE's: the discriminator's max(0, 1 ∓ D); the generator's −D, ``for_discriminator=False``)."""
 
     real_label: torch.Tensor  # buffers, registered in __init__
     fake_label: torch.Tensor
@@ -25,8 +26,12 @@ class GANLoss(nn.Module):
         self.register_buffer("real_label", torch.tensor(real_label))
         self.register_buffer("fake_label", torch.tensor(fake_label))
 
-    def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+    def forward(self, prediction: torch.Tensor, target_is_real: bool, for_discriminator: bool = True) -> torch.Tensor:
         prediction = prediction.float()  # losses in fp32 even under autocast
+        if self.mode == "hinge":
+            if not for_discriminator:
+                return -prediction.mean()
+            return nn.functional.relu(1.0 - prediction if target_is_real else 1.0 + prediction).mean()
         if self.mode == "wgangp":
             return -prediction.mean() if target_is_real else prediction.mean()
         target = (self.real_label if target_is_real else self.fake_label).expand_as(prediction)

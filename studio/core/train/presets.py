@@ -20,7 +20,7 @@ from typing import Any
 from studio.core.errors import StudioError
 from studio.core.store import ModelStore
 
-from . import augment, kinds
+from . import augment, kinds, spade
 from .config import PRESETS, TrainConfig
 
 VAE_SIZES = (32, 64, 128)
@@ -111,6 +111,29 @@ def _distill(fast: bool, size: int | None) -> dict[str, Any]:
     return base
 
 
+def _spade(fast: bool, size: int | None) -> dict[str, Any]:
+    """SPADE's own options (its train options and pix2pix_model.py): hinge loss, feature matching 10,
+    Adam 2e-4 with β (0, 0.9) and the two time-scale rule, a 2-scale 4-layer discriminator, the
+    "normal" generator (ngf 64, 1024 channels at the bottom, 5 upsamplings, sync batch norm there,
+    batch norm here); ADE20K's 100 + 100 epochs. ``fast``: a light generator for a CPU
+    (:mod:`studio.core.nets.spade`: ngf 8, per-image instance norm, bilinear ups, one shared hidden
+    layer per resolution, a 16-d noise vector a seed varies), a half-width discriminator, 128-px crops.
+    The label count comes from the data (:func:`_fit_spade_labels`)."""
+    base: dict[str, Any] = dict(gan_mode="hinge", lr=2e-4, beta1=0.0, beta2=0.9, lambda_fm=10.0, lambda_l1=0.0,
+                                pool_size=0, lambda_identity=0.0, batch_size=1, n_epochs=100, n_epochs_decay=100)
+    if fast:
+        base.update(load_size=143, crop_size=128, generator={"arch": "spade_generator", "params": {
+            "ngf": 8, "max_mult": 16, "n_up": 5, "n_middle": 1, "hidden": 32, "norm": "instance",
+            "upsample": "bilinear", "spectral": True, "shared_mlp": True, "z_dim": 16}},
+            discriminator={"arch": "spade_discriminator", "params": {"ndf": 32, "n_layers": 4, "num_d": 2}})
+    else:
+        base.update(generator={"arch": "spade_generator", "params": {
+            "ngf": 64, "max_mult": 16, "n_up": 5, "n_middle": 2, "hidden": 128, "norm": "batch",
+            "upsample": "resize", "spectral": True, "shared_mlp": False, "z_dim": 0}},
+            discriminator={"arch": "spade_discriminator", "params": {"ndf": 64, "n_layers": 4, "num_d": 2}})
+    return base
+
+
 def _latent(kind: str) -> Callable[[bool, int | None], dict[str, Any]]:
     def fields(fast: bool, size: int | None) -> dict[str, Any]:
         size = size or LATENT_DEFAULT_SIZE.get(kind, 64)
@@ -163,6 +186,7 @@ def latent_preset(kind: str, size: int, preset_name: str = "reference") -> dict[
 KIND_PRESETS: dict[str, Callable[[bool, int | None], dict[str, Any]]] = {
     "cyclegan": _cyclegan, "cut": _cut, "pix2pix": _pix2pix, "distill": _distill, "vae": _latent("vae"),
     "ae": _latent("ae"), "flow": _latent("flow"), "dcgan": _latent("dcgan"), "pixelcnn": _latent("pixelcnn"),
+    "spade": _spade,
 }
 LATENT_SIZED = ("vae", "ae", "flow", "dcgan", "pixelcnn")  # the size picks the network; no resize-then-crop jitter
 OWN_LOAD_SIZE = (*LATENT_SIZED, "distill")  # the load size is not derived from the crop
@@ -188,7 +212,40 @@ def preset(kind: str, name: str, preset_name: str = "reference", **overrides: An
         _check_unet_depth(base)
     if kind == "dcgan":
         _fit_dcgan_discriminator(base, overrides)
+    if kind == "spade":
+        _fit_spade_labels(base)
+        _fit_spade_depth(base, "generator" in overrides)
     return kinds.validate(TrainConfig(**base))
+
+
+def _fit_spade_depth(base: dict[str, Any], given: bool) -> None:
+    """SPADE's generator starts from the map at 1/2**n_up of the crop: at least 4 px there (the paper's 8 at
+    256, the fast preset's 4 at 128); a smaller crop gets fewer levels. A generator given whole keeps its."""
+    crop = base.get("crop_size", TrainConfig.crop_size)
+    params = dict(base["generator"]["params"])
+    n_up = params.get("n_up", 5)
+    if not given:
+        while n_up > 1 and crop // 2**n_up < 4:
+            n_up -= 1
+        params["n_up"] = n_up
+        base["generator"] = {**base["generator"], "params": params}
+    if crop % 2**n_up or crop // 2**n_up < 2:
+        raise StudioError(f"this SPADE generator upsamples {n_up} times: the crop size must be a multiple of "
+                          f"{2**n_up} and at least {2**(n_up + 1)}, got {crop}")
+
+
+def _fit_spade_labels(base: dict[str, Any]) -> None:
+    """The generator paints from as many classes as the data has: ``--classes``, or the label maps' palette.
+    A generator given whole (a base model's) must already have that many."""
+    count = spade.label_count(TrainConfig(**base))
+    params = dict(base["generator"]["params"])
+    if count is None:
+        return  # no data yet: the kind's own check says what is missing
+    if "label_nc" in params and params["label_nc"] != count and base.get("from_model"):
+        raise StudioError(f"--from {base['from_model']}: it paints {params['label_nc']} classes, "
+                          f"but the label maps have {count}")
+    params["label_nc"] = count
+    base["generator"] = {**base["generator"], "params": params}
 
 
 def _fit_unet_depth(base: dict[str, Any]) -> None:

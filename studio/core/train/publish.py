@@ -95,6 +95,7 @@ def publish(run: Run, store: ModelStore, final_losses: dict[str, float]) -> Mode
             "config": {k: recorded[k] for k in CARD_CONFIG_KEYS + trainer.card_config_keys},
         },
     )
+    card.update(trainer.card_from_data(dataset))
     trainer.after_training(lambda: training_batches(run))
     card["metrics"] = held_out_metrics(run)
     trainer.finish_card(card)

@@ -212,6 +212,10 @@ class Trainer:
         gives its batches, whole and unflipped (an autoencoder fits its sampling Gaussian to their
         codes). Nothing for most kinds, which never call it."""
 
+    def card_from_data(self, dataset: Any) -> dict[str, Any]:
+        """Card fields the training data decides (a SPADE model's palette); none for most kinds."""
+        return {}
+
     def finish_card(self, card: dict[str, Any]) -> None:
         """Last words on the card (its metrics are in): what only this kind records."""
 

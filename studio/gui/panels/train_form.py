@@ -46,6 +46,8 @@ FAST_HINTS = {
     "flow": "Half the depth and width: trains on a laptop CPU at the chosen size.",
     "dcgan": "Half the width, batches of 32, resize-convolutions: trains on a laptop CPU.",
     "pixelcnn": "A third of the width, five gated layers: trains on a laptop CPU at 32 px.",
+    "spade": "An eighth of the width, one shared hidden layer per scale, 128 px: trains on a laptop CPU "
+             "and paints live.",
 }
 MAX_LISTED_SKIPS = 15
 
