@@ -283,3 +283,37 @@ def test_a_training_process_killed_by_the_system_leaves_the_window_working_and_t
     with qtbot.waitSignal(panel.run_finished, timeout=120_000) as finished:
         panel.resume("doomed")
     assert finished.args[0]["step"] == 40 and finished.args[0]["model"] == "doomed"
+
+
+def test_a_spade_run_from_photos_alone_makes_its_own_label_maps(window, qtbot, tmp_path):
+    from conftest import photo
+
+    from studio.core.images import write_image
+
+    photos = tmp_path / "photos"
+    for name in ("astronaut", "coffee", "chelsea"):
+        write_image(photos / f"{name}.jpg", photo(name, (64, 48)))
+    panel = window.show_panel("train")
+    form = panel.form
+    configure(panel, "spade", "", 3, photos)
+    assert form.labels_row.isVisibleTo(form) and not form.pair_mode.isVisibleTo(form)
+    assert not form.folder_a.isVisibleTo(form) and form.classes.value() == 8  # photos only, by default
+    form.set_folders("", photos)
+    form.classes.setValue(4)
+    wait_scanned(qtbot, form, roles=("B",))
+    assert form.problems() == [] and form.suggested_name() == "photos painter"
+    assert form.options()["classes"] == 4 and form.options()["dir_b"] == str(photos.resolve())
+    args = build_parser().parse_args(["train", "spade", "--photos", str(photos), "--classes", "4",
+                                      "--name", "photos painter", "--preset", "fast", "--size", "32",
+                                      "--max-steps", "3", "--preview-every", "2"])
+    cli = run_config(args.kind, args.name, args.preset, train_options(args), None)
+    assert run_config("spade", "photos painter", "fast", form.options()).to_dict() == cli.to_dict()
+    form.labels_mode.setCurrentIndex(form.labels_mode.findData("given"))
+    assert form.folder_a.isVisibleTo(form) and not form.classes.isVisibleTo(form)
+    assert any("Label maps" in line for line in form.problems())
+    form.labels_mode.setCurrentIndex(form.labels_mode.findData("auto"))
+    with qtbot.waitSignal(panel.run_finished, timeout=90_000) as finished:
+        window.run_command("start")
+    card = ModelStore().get(finished.args[0]["model"]).card
+    assert card["kind"] == "spade" and len(card["palette"]) == 4 and "segmenter" in card
+    screenshot(window, "gui-train-spade")

@@ -87,6 +87,22 @@ def test_generator_paints_any_multiple_noise_varies_it_and_the_paper_layout_is_k
     assert len(out) == 2 and len(out[0]) == 4 and out[1][-1].shape[-1] < out[0][-1].shape[-1]
 
 
+def test_edge_padding_is_one_pad_of_the_shared_hidden_layer_and_equals_replicate_padded_convs():
+    g = nets.build("spade_generator", {"label_nc": 5, **TINY["generator"]["params"], "padding": "replicate"}).eval()
+    x, z = one_hot(torch.from_numpy(blob_labels(40, 48, 5)).long()[None], 5), torch.randn(1, 4)
+    with torch.no_grad():
+        ours = g(x, z)
+        for module in g.modules():  # the same weights as plain replicate-padded convs
+            if hasattr(module, "pad_output"):
+                module.pad_output = False
+            if isinstance(module, torch.nn.Conv2d) and module.kernel_size == (3, 3) and module.padding == (0, 0):
+                module.padding, module.padding_mode = (1, 1), "replicate"
+                module._reversed_padding_repeated_twice = [1, 1, 1, 1]
+        assert torch.allclose(g(x, z), ours, atol=1e-6)
+    zeros = nets.build("spade_generator", {"label_nc": 5, **TINY["generator"]["params"], "padding": "zeros"})
+    assert set(zeros.state_dict()) == set(g.state_dict())  # the same weights either way
+
+
 # -- training ---------------------------------------------------------------------------------------
 
 def test_trains_on_labels_and_photos_and_paints_a_map_at_its_own_size(tmp_path):
@@ -151,6 +167,7 @@ def test_resume_after_k_steps_equals_an_uninterrupted_run_step_for_step(tmp_path
     rest = run(train_job(resume="split"))
     losses = [e.values for e in first if isinstance(e, Losses)]
     assert full["model"] == "full" and rest["model"] == "split"
+    assert set(losses[0]) == {"D", "G_GAN", "G_FM", "G_MS"}  # the fast preset seeks modes: two noises a map
     store = ModelStore()
     for (key, v), w in zip(store.load("full").networks["G"].state_dict().items(),
                            store.load("split").networks["G"].state_dict().values(), strict=True):

@@ -28,7 +28,7 @@ def register(sub: Any) -> None:
 
 def register_bench(bsub: Any) -> None:
     p = bsub.add_parser("paint", help="stroke-to-picture latency of a spade model (the Paint panel's live update)")
-    p.add_argument("--model", default="landscape painter", help="the spade model (default: the built-in one)")
+    p.add_argument("--model", default="photo painter", help="the spade model (default: the built-in photo painter)")
     p.add_argument("--size", type=int, default=256, help="the painting's side in pixels (default 256)")
     p.add_argument("--strokes", type=int, default=30, help="strokes timed (default 30)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")

@@ -37,6 +37,8 @@ def register(sub: Any) -> None:
     p.add_argument("--palette", metavar="FILE", help="spade: the palette.json of colour-coded label maps "
                                                      "(default: the one in the labels folder)")
     p.add_argument("--lambda-fm", type=float, help="spade: discriminator feature-matching weight (10)")
+    p.add_argument("--lambda-ms", type=float, help="spade with noise: mode-seeking weight, so seeds vary the picture "
+                                                   "(fast 1, reference 0)")
     p.add_argument("--preset", default="reference", choices=["reference", "fast"],
                    help="reference: the reference implementation's defaults; fast: a light model for CPUs")
     p.add_argument("--size", type=int, help="training crop size (reference 256, fast 128; latent models: the "
@@ -176,7 +178,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "n_epochs_decay": args.n_epochs_decay, "augment": "" if args.no_augment else args.augment,
         "variant": args.variant, "lambda_nce": args.lambda_nce, "num_patches": args.num_patches,
         "nce_pixels": args.nce_pixels, "classes": args.classes, "palette": folder(args.palette),
-        "lambda_fm": args.lambda_fm,
+        "lambda_fm": args.lambda_fm, "lambda_ms": args.lambda_ms,
     }
     if args.lambda_cycle is not None:
         options["lambda_a"] = options["lambda_b"] = args.lambda_cycle

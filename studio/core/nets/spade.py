@@ -16,7 +16,9 @@ Noise: a ``z_dim`` vector per image, repeated over the map and concatenated to t
 wherever they enter (as OASIS, Schönfeld et al. 2021, feeds its 3D noise): another seed, another
 rendering of the same painting. ``z_dim`` 0 is the paper's deterministic generator.
 
-Two departures, both switchable: ``shared_mlp`` computes the SPADE's hidden layer over the labels
+Three departures, all switchable: ``padding`` "replicate" pads every 3×3 conv with its edge pixels
+instead of zeros (a zero border is a signal the generator learns to paint: a dark frame round the
+picture, seen on the light generator); ``shared_mlp`` computes the SPADE's hidden layer over the labels
 once per resolution and lets every SPADE of that resolution take its γ and β from it (the paper has
 one hidden conv per SPADE; sharing it makes the light generator about a third cheaper at the
 top level, where most of the time goes); and ``norm`` "instance" (per-image statistics: batch size 1
@@ -41,6 +43,7 @@ from .registry import Network, check_bool, check_choice, check_int, register
 
 SPADE_NORMS = ("instance", "batch")
 SPADE_UPSAMPLES = ("resize", "bilinear")
+SPADE_PADDINGS = ("zeros", "replicate")
 
 
 def _maybe_sn(module: nn.Conv2d, spectral: bool) -> nn.Conv2d:
@@ -69,30 +72,36 @@ class LabelMLP(nn.Module):
     The noise is constant over the picture, so it enters as a per-image bias: what a conv over the
     noise repeated at every pixel computes away from the border, without building that map."""
 
-    def __init__(self, label_nc: int, z_dim: int, hidden: int):
+    def __init__(self, label_nc: int, z_dim: int, hidden: int, pad_output: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(label_nc, hidden, 3, padding=1)
         self.noise = nn.Linear(z_dim, hidden, bias=False) if z_dim else None
+        self.pad_output = pad_output  # edge-padded by one pixel for its SPADEs' unpadded γ and β convs
 
     def forward(self, labels: Tensor, z: Tensor | None) -> Tensor:
         h = self.conv(labels)
         if self.noise is not None and z is not None:
             h = h + self.noise(z)[:, :, None, None]
-        return F.relu(h)
+        h = F.relu(h)
+        return F.pad(h, (1, 1, 1, 1), mode="replicate") if self.pad_output else h
 
 
 class SPADE(nn.Module):
     """Parameter-free normalisation, then a per-pixel γ and β from the labels: x̂·(1 + γ) + β."""
 
-    def __init__(self, channels: int, label_nc: int, z_dim: int, hidden: int, norm: str, own_mlp: bool):
+    def __init__(self, channels: int, label_nc: int, z_dim: int, hidden: int, norm: str, own_mlp: bool,
+                 padded_hidden: bool = False):
         super().__init__()
         if norm == "instance":
             self.norm: nn.Module = nn.InstanceNorm2d(channels, affine=False)
         else:
             self.norm = nn.BatchNorm2d(channels, affine=False)
-        self.mlp = LabelMLP(label_nc, z_dim, hidden) if own_mlp else None
-        self.gamma = nn.Conv2d(hidden, channels, 3, padding=1)
-        self.beta = nn.Conv2d(hidden, channels, 3, padding=1)
+        self.mlp = LabelMLP(label_nc, z_dim, hidden, padded_hidden) if own_mlp else None
+        # Edge padding: the hidden layer comes padded once for both convs (and every SPADE sharing it),
+        # which is what a replicate-padded conv computes, without a pad per conv (slow on a CPU).
+        padding = 0 if padded_hidden else 1
+        self.gamma = nn.Conv2d(hidden, channels, 3, padding=padding)
+        self.beta = nn.Conv2d(hidden, channels, 3, padding=padding)
 
     def forward(self, x: Tensor, labels: Tensor, z: Tensor | None, hidden: Tensor | None) -> Tensor:
         if self.mlp is not None:
@@ -105,17 +114,17 @@ class SPADEResBlock(nn.Module):
     """Two SPADE → LeakyReLU → 3×3 conv steps, with a SPADE-normalised 1×1 shortcut when the width changes."""
 
     def __init__(self, fin: int, fout: int, label_nc: int, z_dim: int, hidden: int, norm: str, spectral: bool,
-                 own_mlp: bool):
+                 own_mlp: bool, padded_hidden: bool = False):
         super().__init__()
         middle = min(fin, fout)
         self.learned_shortcut = fin != fout
         self.conv_0 = _maybe_sn(nn.Conv2d(fin, middle, 3, padding=1), spectral)
         self.conv_1 = _maybe_sn(nn.Conv2d(middle, fout, 3, padding=1), spectral)
-        self.norm_0 = SPADE(fin, label_nc, z_dim, hidden, norm, own_mlp)
-        self.norm_1 = SPADE(middle, label_nc, z_dim, hidden, norm, own_mlp)
+        self.norm_0 = SPADE(fin, label_nc, z_dim, hidden, norm, own_mlp, padded_hidden)
+        self.norm_1 = SPADE(middle, label_nc, z_dim, hidden, norm, own_mlp, padded_hidden)
         if self.learned_shortcut:
             self.conv_s = _maybe_sn(nn.Conv2d(fin, fout, 1, bias=False), spectral)
-            self.norm_s = SPADE(fin, label_nc, z_dim, hidden, norm, own_mlp)
+            self.norm_s = SPADE(fin, label_nc, z_dim, hidden, norm, own_mlp, padded_hidden)
 
     def forward(self, x: Tensor, labels: Tensor, z: Tensor | None, hidden: Tensor | None) -> Tensor:
         shortcut = self.conv_s(self.norm_s(x, labels, z, hidden)) if self.learned_shortcut else x
@@ -133,7 +142,7 @@ class SPADEGenerator(Network):
 
     def __init__(self, label_nc: int = 8, z_dim: int = 0, ngf: int = 64, max_mult: int = 16, n_up: int = 5,
                  n_middle: int = 2, hidden: int = 128, norm: str = "batch", upsample: str = "resize",
-                 spectral: bool = True, shared_mlp: bool = False):
+                 spectral: bool = True, shared_mlp: bool = False, padding: str = "zeros"):
         super().__init__()
         self.config: dict[str, Any] = {
             "label_nc": check_int("label_nc", label_nc, 1),
@@ -147,6 +156,7 @@ class SPADEGenerator(Network):
             "upsample": check_choice("upsample", upsample, SPADE_UPSAMPLES),
             "spectral": check_bool("spectral", spectral),
             "shared_mlp": check_bool("shared_mlp", shared_mlp),
+            "padding": check_choice("padding", padding, SPADE_PADDINGS),
         }
         self.label_nc, self.z_dim, self.n_up = label_nc, z_dim, n_up
         self.size_multiple = 2**n_up
@@ -163,17 +173,23 @@ class SPADEGenerator(Network):
         # The SPADEs' hidden width: ``hidden``, but at most twice the width they modulate (the paper's
         # 128 for its 64-wide top level; the light generator's top levels are 8 and 16 wide).
         hiddens = [min(hidden, 2 * width(level)) for level in range(n_up + 1)]
+        edge = padding == "replicate"
         self.blocks = nn.ModuleList(
-            SPADEResBlock(fin, fout, label_nc, z_dim, hiddens[level], norm, spectral, own_mlp=not shared_mlp)
+            SPADEResBlock(fin, fout, label_nc, z_dim, hiddens[level], norm, spectral, own_mlp=not shared_mlp,
+                          padded_hidden=edge)
             for level, fin, fout in plan)
         # The shared hidden layers, one per resolution the blocks run at.
-        self.mlps = (nn.ModuleList(LabelMLP(label_nc, z_dim, hiddens[level]) for level in range(n_up + 1))
+        self.mlps = (nn.ModuleList(LabelMLP(label_nc, z_dim, hiddens[level], edge) for level in range(n_up + 1))
                      if shared_mlp else None)
         self.up = nn.Upsample(scale_factor=2, mode="nearest") if upsample == "resize" else \
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
         self.conv_img = nn.Conv2d(width(n_up), 3, 3, padding=1)
         init_weights(self, "xavier", 0.02)  # SPADE's initialisation
         _apply_spectral(self)
+        if padding != "zeros":  # every 3×3 conv pads with its edge pixels (Conv2d pads by its padding_mode)
+            for module in self.modules():
+                if isinstance(module, nn.Conv2d) and module.padding == (1, 1):
+                    module.padding_mode = "replicate"
 
     def forward(self, labels: Tensor, z: Tensor | None = None) -> Tensor:
         if self.z_dim and z is None:

@@ -61,6 +61,7 @@ class TrainConfig:
     classes: int = 0  # automatic label maps with this many classes (0: the label maps are given)
     palette: str | None = None  # a palette.json for colour-coded label maps (default: the one beside them)
     lambda_fm: float = 10.0  # weight of the discriminator feature-matching loss
+    lambda_ms: float = 0.0  # SPADE with noise: weight of the mode-seeking term (two noises, pictures pushed apart)
     augment: str = ""  # DiffAugment policy for the discriminators: "" none, else "color,translation,cutout"
     # distillation (a fast copy): the teacher, a translator in the store, and the student's losses
     teacher: str | None = None

@@ -124,7 +124,8 @@ def _spade(fast: bool, size: int | None) -> dict[str, Any]:
     if fast:
         base.update(load_size=143, crop_size=128, generator={"arch": "spade_generator", "params": {
             "ngf": 8, "max_mult": 16, "n_up": 5, "n_middle": 1, "hidden": 32, "norm": "instance",
-            "upsample": "bilinear", "spectral": True, "shared_mlp": True, "z_dim": 16}},
+            "upsample": "bilinear", "spectral": True, "shared_mlp": True, "z_dim": 16, "padding": "replicate"}},
+            lambda_ms=1.0,
             discriminator={"arch": "spade_discriminator", "params": {"ndf": 32, "n_layers": 4, "num_d": 2}})
     else:
         base.update(generator={"arch": "spade_generator", "params": {

@@ -11,7 +11,10 @@ Objective, as the paper's: the hinge GAN loss of a multi-scale discriminator on 
 image), plus feature matching (λ 10) on its intermediate features; Adam β (0, 0.9) with the two time-
 scale update rule (G at half the rate, D at twice). The paper's VGG perceptual loss is not used: its
 ImageNet weights are a download, and nothing here may fetch one. The generator sees a noise vector per
-image when its ``z_dim`` is > 0 (the fast preset's): a seed varies the rendering of one painting.
+image when its ``z_dim`` is > 0 (the fast preset's): a seed varies the rendering of one painting. Feature
+matching pulls every rendering toward the one photo, so a generator ignores its noise unless told
+otherwise: ``lambda_ms`` adds the mode-seeking term of MSGAN (Mao et al. 2019), each map painted with
+two noises and the generator rewarded for pictures as far apart as the noises.
 """
 
 from __future__ import annotations
@@ -217,9 +220,10 @@ class SpadeTrainer(Trainer):
     folder_titles = ("Label maps (A), named as the photos; none: automatic", "Photos (B)")
     generator_roles = ("G",)
     discriminator_roles = ("D",)
-    card_config_keys = ("lambda_fm", "classes")
+    card_config_keys = ("lambda_fm", "lambda_ms", "classes")
     # DiffAugment's colour jitter would change the one-hot channels the discriminator reads with the image.
     augments_small_folders = False
+    automatic_labels = True
 
     def __init__(self, config: TrainConfig, device: torch.device):
         super().__init__(config, device)
@@ -293,10 +297,15 @@ class SpadeTrainer(Trainer):
         c = self.config
         labels = one_hot(batch["A"].to(self.device), self.label_nc)
         real = self.to_device(batch, "B")
+        count = labels.shape[0]
+        seeking = bool(c.lambda_ms and self.z_dim)  # each map painted twice, with two noises
+        cond = torch.cat([labels, labels]) if seeking else labels
+        z = self.noise(cond.shape[0])
         d = unwrap(self.nets["D"])
         assert self.opt_d is not None
         with self.autocast():
-            fake = self.nets["G"](labels, self.noise(labels.shape[0]))
+            fakes = self.nets["G"](cond, z)
+        fake = fakes[:count]
         set_requires_grad([d], True)
         self.opt_d.zero_grad(set_to_none=True)
         with self.autocast():
@@ -308,23 +317,28 @@ class SpadeTrainer(Trainer):
         self.opt_d.step()
         set_requires_grad([d], False)
         self.opt_g.zero_grad(set_to_none=True)
+        losses: dict[str, torch.Tensor] = {}
         with self.autocast():
-            judged = self.nets["D"](torch.cat([labels, fake], 1))
-            loss_gan = sum(self.gan_loss(f[-1], True, for_discriminator=False) for f in judged) / len(judged)
-            loss_fm = torch.stack([nn.functional.l1_loss(f.float(), r.detach().float())
-                                   for fs, rs in zip(judged, judged_real, strict=True)
-                                   for f, r in zip(fs[:-1], rs[:-1], strict=True)]).sum() * c.lambda_fm / len(judged)
-            loss_g = loss_gan + loss_fm
+            judged = self.nets["D"](torch.cat([cond, fakes], 1))
+            losses["G_GAN"] = sum(self.gan_loss(f[-1], True, for_discriminator=False) for f in judged) / len(judged)
+            repeat = 2 if seeking else 1  # the real image's features, for each painting of its map
+            losses["G_FM"] = torch.stack([
+                nn.functional.l1_loss(f.float(), torch.cat([r.detach()] * repeat).float())
+                for fs, rs in zip(judged, judged_real, strict=True)
+                for f, r in zip(fs[:-1], rs[:-1], strict=True)]).sum() * c.lambda_fm / len(judged)
             if c.lambda_l1:
-                loss_l1 = nn.functional.l1_loss(fake.float(), real.float()) * c.lambda_l1
-                loss_g = loss_g + loss_l1
+                losses["G_L1"] = nn.functional.l1_loss(fake.float(), real.float()) * c.lambda_l1
+            if seeking:
+                assert z is not None
+                # Mode seeking (Mao et al., MSGAN 2019): the pictures of two noises should differ as much as the
+                # noises do; the generator minimises the inverse of that ratio.
+                apart = (fakes[:count] - fakes[count:]).abs().mean() / (z[:count] - z[count:]).abs().mean()
+                losses["G_MS"] = c.lambda_ms / (apart + 1e-5)
+            loss_g = torch.stack(list(losses.values())).sum()
         loss_g.backward()
         self.opt_g.step()
         set_requires_grad([d], True)
-        losses = {"D": float(loss_d.detach()), "G_GAN": float(loss_gan.detach()), "G_FM": float(loss_fm.detach())}
-        if c.lambda_l1:
-            losses["G_L1"] = float(loss_l1.detach())
-        return losses
+        return {"D": float(loss_d.detach()), **{k: float(v.detach()) for k, v in losses.items()}}
 
     @torch.no_grad()
     def paint(self, labels: torch.Tensor, seed: int = 0) -> torch.Tensor:

@@ -66,6 +66,7 @@ class Trainer:
     variants: ClassVar[tuple[str, ...]] = ()  # the kind's variants, default first (CUT: cut, fastcut)
     augments_small_folders: ClassVar[bool] = True  # the fast preset turns DiffAugment on for small folders
     copies_a_model: ClassVar[bool] = False  # trained to reproduce a store model (a fast copy's teacher)
+    automatic_labels: ClassVar[bool] = False  # folder A (label maps) may be left out: made from B with --classes
     variant_titles: ClassVar[dict[str, str]] = {}  # each variant as a person chooses it
 
     def __init__(self, config: TrainConfig, device: torch.device):

@@ -1,8 +1,8 @@
 """The training form: kind, data folders (scanned in workers before anything starts), preset,
 base model and advanced options: the choices that ``train.presets.run_config`` turns into a run.
 
-It is just over 450 lines since fast copies added their model-to-copy rows: the form is one set of
-choices whose rows show, hide and check one another. The data group (folder fields, their scans and
+It is over 450 lines since fast copies added their model-to-copy rows and SPADE its label-map
+choice: the form is one set of choices whose rows show, hide and check one another. The data group (folder fields, their scans and
 the pairing line, about a quarter of it) is the part to move into a widget of its own next."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
     QLineEdit,
     QSpinBox,
     QToolButton,
@@ -114,6 +115,24 @@ class TrainForm(QWidget):
         self.pair_mode.addItem("Two folders, matched by file name", "folders")
         self.pair_mode.addItem("One folder of side-by-side A|B images", "pairs")
         data_layout.addWidget(self.pair_mode)
+        # Kinds that can make their own label maps (SPADE): photos alone, segmented into N classes, or given maps.
+        self.labels_row = QWidget()
+        labels_layout = QHBoxLayout(self.labels_row)
+        labels_layout.setContentsMargins(0, 0, 0, 0)
+        self.labels_mode = QComboBox()
+        self.labels_mode.addItem("Photos only: automatic label maps", "auto")
+        self.labels_mode.addItem("Label maps and photos, matched by name", "given")
+        self.labels_mode.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.labels_mode.setMinimumContentsLength(12)
+        self.classes = QSpinBox()
+        self.classes.setRange(2, 32)
+        self.classes.setValue(8)
+        self.classes.setSuffix(" classes")
+        self.classes.setToolTip("The photos are segmented into this many colour and texture classes, the same in "
+                                "every photo: the palette you will paint with")
+        labels_layout.addWidget(self.labels_mode, 1)
+        labels_layout.addWidget(self.classes)
+        data_layout.addWidget(self.labels_row)
         self.folder_a = FolderField("Domain A images")
         self.folder_b = FolderField("Domain B images")
         for role, field in (("A", self.folder_a), ("B", self.folder_b)):
@@ -195,6 +214,7 @@ class TrainForm(QWidget):
         self.teacher.currentIndexChanged.connect(self._teacher_changed)
         self.direction.currentIndexChanged.connect(lambda _i: self.changed.emit())
         self.pair_mode.currentIndexChanged.connect(self._kind_changed)
+        self.labels_mode.currentIndexChanged.connect(self._kind_changed)
         self.preset.currentIndexChanged.connect(self._preset_changed)
         self.advanced_toggle.toggled.connect(self._toggle_advanced)
         self.name.textChanged.connect(lambda _t: self.changed.emit())
@@ -222,7 +242,10 @@ class TrainForm(QWidget):
             self.what_form.setRowVisible(row, trainer.copies_a_model)
         if trainer.copies_a_model:
             self.preset.setCurrentIndex(self.preset.findData("fast"))  # what a fast copy is for
-        self.pair_mode.setVisible(paired)
+        self.pair_mode.setVisible(paired and not trainer.automatic_labels)
+        self.labels_row.setVisible(trainer.automatic_labels)
+        self.classes.setVisible(self.automatic_labels())
+        self.folder_a.setVisible(not self.automatic_labels())
         one_folder = self.one_folder()
         title_a, title_b = trainer.folder_titles
         if paired and one_folder:
@@ -298,7 +321,12 @@ class TrainForm(QWidget):
     def one_folder(self) -> bool:
         kind = self.current_kind()
         trainer = TRAINERS[kind]
-        return trainer.one_domain or (trainer.paired and self.pair_mode.currentData() == "pairs")
+        return trainer.one_domain or (trainer.paired and not trainer.automatic_labels
+                                      and self.pair_mode.currentData() == "pairs")
+
+    def automatic_labels(self) -> bool:
+        """A kind that makes its own label maps, asked to: only the photos (folder B) are chosen."""
+        return TRAINERS[self.current_kind()].automatic_labels and self.labels_mode.currentData() == "auto"
 
     def run_name(self) -> str:
         return self.name.text().strip() or self.suggested_name()
@@ -312,6 +340,8 @@ class TrainForm(QWidget):
             teacher = self.teacher.currentData()
             return re.sub(r"[^A-Za-z0-9 ._+-]", "_", f"{teacher} fast").strip("._ ")[:64] if teacher else ""
         a, b = Path(self.folder_a.path).name, Path(self.folder_b.path).name
+        if self.automatic_labels():
+            return re.sub(r"[^A-Za-z0-9 ._+-]", "_", f"{b} painter").strip("._ ")[:64] if b else ""
         if not a:
             return ""
         if self.one_folder():
@@ -328,7 +358,9 @@ class TrainForm(QWidget):
         options: dict[str, Any] = {}
         a = str(Path(self.folder_a.path).expanduser().resolve()) if self.folder_a.path else None
         b = str(Path(self.folder_b.path).expanduser().resolve()) if self.folder_b.path else None
-        if TRAINERS[self.current_kind()].paired and self.one_folder():
+        if self.automatic_labels():
+            options["dir_b"], options["classes"] = b, self.classes.value()
+        elif TRAINERS[self.current_kind()].paired and self.one_folder():
             options["pairs"] = a
         else:
             options["dir_a"] = a
@@ -370,7 +402,7 @@ class TrainForm(QWidget):
                 found.append(str(exc))
         if TRAINERS[self.current_kind()].copies_a_model and not self.teacher.currentData():
             found.append("Choose the model to copy (install or train a translator first).")
-        roles = ["A"] if self.one_folder() else ["A", "B"]
+        roles = ["B"] if self.automatic_labels() else ["A"] if self.one_folder() else ["A", "B"]
         for role in roles:
             field = self.folder_a if role == "A" else self.folder_b
             scan = self._scans.get(role)
@@ -378,7 +410,8 @@ class TrainForm(QWidget):
                 found.append(f"Choose the folder: {field.title.text()}.")
             elif isinstance(scan, str):
                 found.append(scan)
-        if TRAINERS[self.current_kind()].paired and not self.one_folder() and self._pairing.startswith("error:"):
+        if (TRAINERS[self.current_kind()].paired and not self.one_folder() and not self.automatic_labels()
+                and self._pairing.startswith("error:")):
             found.append(self._pairing[len("error:"):])
         return found
 
@@ -443,7 +476,7 @@ class TrainForm(QWidget):
         """Paired kinds with two folders: how many files pair up by name (cheap: names only)."""
         self._pairing = ""
         a, b = self._scans.get("A"), self._scans.get("B")
-        show = TRAINERS[self.current_kind()].paired and not self.one_folder()
+        show = TRAINERS[self.current_kind()].paired and not self.one_folder() and not self.automatic_labels()
         if show and isinstance(a, FolderScan) and isinstance(b, FolderScan):
             try:
                 pairs, unmatched = match_by_name(a, b)
