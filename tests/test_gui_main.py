@@ -33,7 +33,8 @@ def flush_log_file() -> None:
 
 
 def test_panels_in_order_with_ctrl_number_shortcuts_and_commands_follow_the_panel(window, qtbot):
-    assert [p.key for p in PANELS] == ["translate_paired", "translate_unpaired", "train", "latent", "models"]
+    assert [p.key for p in PANELS] == ["translate_paired", "translate_unpaired", "paint", "train", "latent",
+                                           "models"]
     for index, panel_class in enumerate(PANELS):
         qtbot.keyClick(window, Qt.Key(Qt.Key.Key_1 + index), Qt.KeyboardModifier.ControlModifier)
         assert window.current_panel().key == panel_class.key

@@ -19,11 +19,11 @@ def test_self_test_goes_through_every_panel_and_saves_screenshots(tmp_path, stud
     done = subprocess.run([sys.executable, "-m", "studio", "--self-test", str(out)], env=env,
                           capture_output=True, text=True, timeout=280)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "13 of 13 steps passed" in done.stderr
+    assert "14 of 14 steps passed" in done.stderr
     assert "copied 'self-test run'" in done.stderr  # a fast copy of it, made in the Train panel
     assert "with self-test run (a2b)" in done.stderr  # the FastCUT model it trained, in the unpaired panel
     shots = sorted(p.name for p in out.glob("*.png"))
-    assert shots == ["1-translate-paired.png", "2-translate-unpaired.png", "3-train.png", "3b-translate-trained.png",
+    assert shots == ["1-translate-paired.png", "10-paint.png", "2-translate-unpaired.png", "3-train.png", "3b-translate-trained.png",
                      "3c-fast-copy.png", "4-latent.png", "4b-latent-arithmetic.png", "4c-latent-map.png",
                      "5-models.png", "6-settings.png", "7-about.png", "8-get-models-installing.png",
                      "9-get-models-installed.png"]

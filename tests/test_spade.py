@@ -232,3 +232,19 @@ def test_cli_translates_label_maps_segments_photos_and_lists_classes(tmp_path, c
     assert "classes:" in capsys.readouterr().err
     assert main(["paint", "classes", "--model", "tiny painter", "--json"]) == 0
     assert [c["name"] for c in json.loads(capsys.readouterr().out)] == palette.names
+
+
+def test_stroke_latency_benchmark_prints_figures_against_the_paper_generator():
+    from studio.core.paint.latency import stroke, stroke_latency
+
+    rng, changed = np.random.default_rng(0), np.zeros((64, 64), np.uint8)
+    for _ in range(5):
+        changed = stroke(changed, rng, 4)
+    assert changed.shape == (64, 64) and len(np.unique(changed)) > 1  # strokes of several classes
+    before = torch.get_num_threads()
+    make_spade_model(ModelStore(), "tiny painter", classes=4)
+    lines: list[str] = []
+    results = stroke_latency(ModelStore(), "tiny painter", size=64, strokes=3, threads=1, report=lines.append)
+    assert results["stroke_ms_p50"] > 0 and results["paper_generator_ms_p50"] > results["stroke_ms_p50"]
+    assert "shows its picture in" in lines[0] and "the paper's SPADE generator" in lines[1]
+    assert torch.get_num_threads() == before  # restored

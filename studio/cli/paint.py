@@ -64,7 +64,7 @@ def cmd_classes(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_paint(args: argparse.Namespace) -> int:
-    from studio.core.paint.bench import stroke_latency
+    from studio.core.paint.latency import stroke_latency
 
     results = stroke_latency(_store(), args.model, size=args.size, strokes=args.strokes, threads=args.threads,
                              report=lambda line: print(line, file=sys.stderr))

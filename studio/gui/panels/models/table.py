@@ -17,7 +17,7 @@ from studio.gui.widgets.common import hint
 
 KIND_ICONS = {"cyclegan": "translate-unpaired", "cut": "translate-unpaired", "pix2pix": "translate-paired",
               "vae": "latent", "ae": "latent", "flow": "latent", "dcgan": "latent",
-              "pixelcnn": "latent", "spade": "translate-paired"}
+              "pixelcnn": "latent", "spade": "paint"}
 COLUMNS = ("Name", "Kind", "Domains", "Size", "Created", "Source")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 INFO_ROLE = Qt.ItemDataRole.UserRole
