@@ -18,8 +18,9 @@ TINY_GENERATOR = {"ngf": 4, "max_mult": 4, "n_up": 3, "n_middle": 1, "hidden": 8
 
 
 def make_spade_model(store: ModelStore, name: str = "tiny painter", classes: int = 4,
-                     segmenter: bool = True) -> Palette:
-    """An untrained spade model in ``store`` with a palette (and a segmenter fitted on two sample photos)."""
+                     segmenter: bool = True, example: Path | None = None) -> Palette:
+    """An untrained spade model in ``store`` with a palette (and a segmenter fitted on two sample photos);
+    ``example``: a label map written there and shipped in the model's folder as ``examples/``."""
     fitted = Segmenter.fit([(photo(n, (96, 64)) * 255).astype(np.uint8) for n in ("astronaut", "coffee")],
                            classes, seed=0)
     generator = nets.build("spade_generator", {"label_nc": classes, **TINY_GENERATOR})
@@ -28,7 +29,12 @@ def make_spade_model(store: ModelStore, name: str = "tiny painter", classes: int
     card["palette"] = fitted.palette.to_card()
     if segmenter:
         card["segmenter"] = fitted.to_card()
-    store.save(name, card, {"G": generator.state_dict()})
+    files = {}
+    if example is not None:
+        write_label_map(example, blob_labels(48, 64, classes), fitted.palette)
+        files[f"examples/{example.name}"] = example
+        card["examples"] = sorted(files)
+    store.save(name, card, {"G": generator.state_dict()}, files=files)
     return fitted.palette
 
 

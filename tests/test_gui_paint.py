@@ -354,3 +354,17 @@ def test_screenshot_of_a_painting_from_a_photo_and_its_picture(paint, qtbot, win
     paint.live.view.set_mode("wipe")
     path = screenshot(paint.window(), "gui-paint")
     assert path.stat().st_size > 50_000
+
+
+def test_samples_offer_the_sample_photos_and_the_label_maps_a_model_ships(window, qtbot, tmp_path):
+    make_spade_model(ModelStore(), "shipped painter", example=tmp_path / "harbour.png")
+    window.ctx.store.refresh()
+    panel = window.show_panel("paint")
+    panel.select_model("shipped painter")
+    qtbot.waitUntil(lambda: panel.painter is not None and panel.painter.name == "shipped painter", timeout=WAIT)
+    menu = panel.start.sample_button.menu()
+    texts = [a.text() for a in menu.actions() if not a.isSeparator()]
+    assert texts[-1] == "Label map: Harbour" and any(t.startswith("Photo: ") for t in texts)
+    with qtbot.waitSignal(panel.map_opened, timeout=WAIT):
+        [a for a in menu.actions() if a.text() == "Label map: Harbour"][0].trigger()
+    assert panel.canvas.labels.shape == (48, 64) and len(np.unique(panel.canvas.labels)) > 1

@@ -93,11 +93,9 @@ class StartBox(QGroupBox):
                                     "the model's palette")
         self.photo_button = push_button("Photo…", "open")
         self.sample_button = push_button("Samples", "photos")
-        self.sample_button.setToolTip("Start from one of the sample photos")
-        samples = QMenu(self.sample_button)
-        for path in resources.sample_photos():
-            samples.addAction(path.stem.capitalize(), lambda p=path: self.from_photo(p))
-        self.sample_button.setMenu(samples)
+        self.sample_button.setToolTip("Start from one of the sample photos, or a label map the model ships")
+        self.sample_button.setMenu(QMenu(self.sample_button))
+        self._samples_for: Painter | None = None  # the painter whose samples the menu lists
         files = QHBoxLayout()
         files.setSpacing(6)
         files.addWidget(self.new_button, 1)
@@ -130,10 +128,28 @@ class StartBox(QGroupBox):
         for button in (self.new_button, self.open_button):
             button.setEnabled(ready)
         segments = painter is not None and painter.segmenter is not None
+        if painter is not self._samples_for:
+            self._fill_samples(painter)
         self.photo_button.setEnabled(ready and segments)
-        self.sample_button.setEnabled(ready and segments and bool(self.sample_button.menu().actions()))
+        self.sample_button.setEnabled(ready and bool(self.sample_button.menu().actions()))
         self.photo_button.setToolTip(NO_SEGMENTER if painter is not None and not segments else
                                      "Start from a photo (Ctrl+Shift+O): the model's own classes, found in it")
+
+    def _fill_samples(self, painter: Painter | None) -> None:
+        """The sample photos (for a model that segments photos), then the label maps the model ships."""
+        menu = self.sample_button.menu()
+        menu.clear()
+        self._samples_for = painter
+        if painter is None:
+            return
+        if painter.segmenter is not None:
+            for path in resources.sample_photos():
+                menu.addAction(f"Photo: {path.stem.capitalize()}", lambda p=path: self.from_photo(p))
+        examples = [path for path in painter.model.info.examples() if path.suffix.lower() == ".png"]
+        if examples and menu.actions():
+            menu.addSeparator()
+        for path in examples:
+            menu.addAction(f"Label map: {path.stem.capitalize()}", lambda p=path: self.open_map(p))
 
     def say(self, text: str) -> None:
         """What the painting started from."""
