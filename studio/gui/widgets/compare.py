@@ -45,6 +45,7 @@ class CompareView(QWidget):
         self._last = QPointF()
         self._busy = ""
         self.empty_text = "Drop a photo here, or press Ctrl+O"
+        self.before_name = "Original"  # the badges' words for the two pictures
 
     # -- content -------------------------------------------------------------------------------
     @property
@@ -203,7 +204,7 @@ class CompareView(QWidget):
             if self._mode == "side":
                 self._paint_picture(painter, ports[0], self._before, None)
                 self._paint_picture(painter, ports[1], self._before, self._after)
-                self._badge(painter, ports[0], "Original", left=True)
+                self._badge(painter, ports[0], self.before_name, left=True)
                 self._badge(painter, ports[1], "Result" if self._after else "Result (not yet)", left=True)
             elif self._mode == "wipe":
                 vp = ports[0]
@@ -213,7 +214,7 @@ class CompareView(QWidget):
                     left = QRectF(vp.left(), vp.top(), x - vp.left(), vp.height())
                     self._paint_picture(painter, vp, self._before, None, clip=left)
                     self._paint_wipe_line(painter, vp, x)
-                    self._badge(painter, vp, "Original", left=True)
+                    self._badge(painter, vp, self.before_name, left=True)
                     self._badge(painter, vp, "Result", left=False)
             elif self._mode == "result":
                 self._paint_picture(painter, ports[0], self._before, self._after)

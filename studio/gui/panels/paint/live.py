@@ -55,6 +55,7 @@ class LiveResult(QWidget):
         self._seeds: dict[int, int] = {}  # serial -> seed, for the info line
         self._device = ""
         self.view = CompareView()
+        self.view.before_name = "Painting"
         self.view.set_mode("result")  # the painting is beside it already
         self.view.empty_text = "The picture appears here as you paint."
         frame = QFrame(objectName="ImageFrame")
