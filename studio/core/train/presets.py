@@ -117,15 +117,16 @@ def _spade(fast: bool, size: int | None) -> dict[str, Any]:
     "normal" generator (ngf 64, 1024 channels at the bottom, 5 upsamplings, sync batch norm there,
     batch norm here); ADE20K's 100 + 100 epochs. ``fast``: a light generator for a CPU
     (:mod:`studio.core.nets.spade`: ngf 8, per-image instance norm, bilinear ups, one shared hidden
-    layer per resolution, a 16-d noise vector a seed varies), a half-width discriminator, 128-px crops.
-    The label count comes from the data (:func:`_fit_spade_labels`)."""
+    layer per resolution, edge padding, a 16-d noise vector a seed varies), a half-width discriminator,
+    128-px crops. The mode-seeking term stays off (``lambda_ms`` 0): at 0.2 and 1 it bought the seeds
+    their differences with loops and ribbons drawn across the map (README, "Paint"). The label count
+    comes from the data (:func:`_fit_spade_labels`)."""
     base: dict[str, Any] = dict(gan_mode="hinge", lr=2e-4, beta1=0.0, beta2=0.9, lambda_fm=10.0, lambda_l1=0.0,
                                 pool_size=0, lambda_identity=0.0, batch_size=1, n_epochs=100, n_epochs_decay=100)
     if fast:
         base.update(load_size=143, crop_size=128, generator={"arch": "spade_generator", "params": {
             "ngf": 8, "max_mult": 16, "n_up": 5, "n_middle": 1, "hidden": 32, "norm": "instance",
             "upsample": "bilinear", "spectral": True, "shared_mlp": True, "z_dim": 16, "padding": "replicate"}},
-            lambda_ms=1.0,
             discriminator={"arch": "spade_discriminator", "params": {"ndf": 32, "n_layers": 4, "num_d": 2}})
     else:
         base.update(generator={"arch": "spade_generator", "params": {
