@@ -234,6 +234,9 @@ SMALL = {
     "dcgan_generator": {"image_size": 32, "latent_dim": 8, "ngf": 4, "upsample": "bilinear"},
     "dcgan_discriminator": {"image_size": 32, "ndf": 4, "norm": "layer", "minibatch_std": True},
     "gated_pixelcnn": {"image_size": 16, "channels": 8, "layers": 2, "mixtures": 2},
+    "spade_generator": {"label_nc": 3, "z_dim": 2, "ngf": 2, "max_mult": 2, "n_up": 2, "n_middle": 1, "hidden": 4,
+                        "norm": "instance", "shared_mlp": True, "padding": "replicate"},
+    "spade_discriminator": {"input_nc": 6, "ndf": 4, "n_layers": 2, "num_d": 2},
 }
 
 
