@@ -22,9 +22,9 @@ def store(tmp_path) -> ModelStore:
     return ModelStore(tmp_path / "user", MODELS)
 
 
-def test_four_kinds_ship_under_60_mb_with_honest_cards(store):
+def test_five_kinds_ship_under_60_mb_with_honest_cards(store):
     infos = store.list()
-    assert {i.kind for i in infos} == {"cyclegan", "pix2pix", "vae", "flow"}
+    assert {i.kind for i in infos} == {"cyclegan", "pix2pix", "vae", "flow", "spade"}
     assert all(i.builtin for i in infos)
     assert sum(f.stat().st_size for f in MODELS.rglob("*") if f.is_file()) <= 60e6
     for info in infos:
@@ -88,3 +88,22 @@ def test_latent_starters_encode_their_examples(store):
         recon = model.reconstruct(images)
         quality = [psnr((r.numpy() + 1) / 2, (x.numpy() + 1) / 2) for r, x in zip(recon, images, strict=True)]
         assert min(quality) > (45 if model.kind == "flow" else 14), (name, quality)
+
+
+def test_the_photo_painter_paints_an_unseen_photos_map_in_its_classes_without_grain(store):
+    from studio.core.evaluate.checkerboard import checkerboard_index
+    from studio.core.paint.painter import Painter
+
+    painter = Painter(store.load("photo painter"), device="cpu")
+    assert painter.segmenter is not None and len(painter.palette) == 8
+    rgb = photo("coffee", (256, 171))  # held out of its training
+    labels = painter.segment(rgb)
+    picture = painter.paint(labels)
+    assert picture.shape == (171, 256, 3)
+    colours = painter.palette.colours().astype(np.float64) / 255
+    regions = [k for k in np.unique(labels) if (labels == k).mean() >= 0.02]
+    nearest = [int(np.argmin(((colours - picture[labels == k].mean(0)) ** 2).sum(1))) == k for k in regions]
+    assert sum(nearest) >= 0.8 * len(regions)  # each region painted in its class's colours: it follows the map
+    assert checkerboard_index(picture.astype(np.float64), rgb.astype(np.float64)) <= 1.5  # flat areas are flat
+    card = store.get("photo painter").card
+    assert card["metrics"]["held_out"]["images"] == 20 and card["examples"] == ["examples/coffee.png"]
