@@ -133,6 +133,6 @@ class PainterChooser(QGroupBox):
         source = "built-in" if info.builtin else info.card.get("provenance", {}).get("source", "your model")
         text = f"{classes} classes · trained at {size} px · {source}"
         if painter is not None:
-            text += " · " + ("another picture for each seed" if painter.varies else "one picture per map")
+            text += " · " + ("a seed varies its noise" if painter.varies else "one picture per map")
             text += f" · on {devices.describe(painter.device)}"
         return text
