@@ -274,10 +274,6 @@ class SpadeTrainer(Trainer):
             dataset.segmenter = Segmenter.from_card(json.loads((labels_dir / SEGMENTER_FILE).read_text("utf-8")))
         return dataset
 
-    @classmethod
-    def evaluation_preprocess(cls, config: TrainConfig) -> data.Preprocess:
-        return data.Preprocess("resize_and_crop", config.crop_size, config.crop_size, flip=False)
-
     def discriminator_input_channels(self) -> int:
         return int(self.config.generator["params"]["label_nc"]) + 3
 
