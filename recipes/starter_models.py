@@ -42,6 +42,7 @@ from studio.core.evaluate import evaluate_job  # noqa: E402
 from studio.core.store import LoadedModel, ModelStore  # noqa: E402
 from studio.core.train.job import train_job  # noqa: E402
 from studio.core.train.presets import preset  # noqa: E402
+from studio.core.translate.guided import WorkingScale  # noqa: E402
 
 log = logging.getLogger("recipe")
 
@@ -62,6 +63,7 @@ class Recipe:
     eval_folders: tuple[str, str | None] = ("", None)
     style: Callable[[np.ndarray], np.ndarray] | None = None  # the filter a translator learned (its checkerboard target)
     seed: int = 0  # the training run's seed (the data's is fixed)
+    working_scale: WorkingScale | None = None  # how the app translates larger photos with it (the card's)
 
 
 EVERY = {"checkpoint_every": 1000, "preview_every": 500}  # checkpoints and previews, all four recipes
@@ -93,11 +95,18 @@ RECIPES = [
         description="Unpaired (CycleGAN): photo ↔ comic-book poster (flat colours, dark outlines), both ways.",
         limits="Trained without pairs on two different crop sets of seven photographs at 128 px, with the fast "
                "preset's light generator. Photo → poster flattens colours and darkens edges; poster → photo "
-               "softens flat colours back but cannot invent detail that a poster lost. Its output is grainy: flat "
-               "areas keep a fine checkerboard texture that 5000 steps of the light generator did not remove. "
+               "softens flat colours back but cannot invent detail that a poster lost. At a photo's own size its "
+               "output is grainy: flat areas keep a fine checkerboard texture that 5000 steps of the light "
+               "generator did not remove (24× the style's share of Nyquist power on the held-out coffee photo). "
+               "So the app translates photos larger than 256 px (short side) at 256 px, near the scale it "
+               "learned, and brings back the photo's own edges and detail with a guided filter: flat areas are "
+               "clean (0.01×) and the result is closer to the style (PSNR 16.8 against 15.3 dB), but outlines "
+               "are soft and colours less flat than a real poster's; it reads as a posterised colour grade more "
+               "than a comic. Size \"Photo's own size\" (--working-size 0) gives the network's raw output. "
                "Colours of scenes unlike the training photos (green landscapes, night shots) may drift.",
         overrides=CROPS_128,
         eval_folders=("held_out_photos", "held_out_poster"), style=starter_data.poster,
+        working_scale=WorkingScale(256, radius=2, eps=1e-2),
     ),
     Recipe(
         name="faces vae", kind="vae", preset="reference",
@@ -170,18 +179,29 @@ def evaluate(recipe: Recipe, data: dict[str, Path], work: ModelStore, device: st
 def checkerboard(recipe: Recipe, loaded: LoadedModel, device: str | None) -> dict[str, Any] | None:
     """A translator's checkerboard index on the whole held-out photo: its A→B output's share of
     spectral power at the Nyquist frequencies over that of the style it learned applied to the same
-    photo (``studio.core.evaluate.checkerboard``; ≤ 1.5: no checkerboard)."""
+    photo (``studio.core.evaluate.checkerboard``; ≤ 1.5: no checkerboard), with the output's PSNR
+    and SSIM against that style. A recipe with a working scale is measured as the app translates
+    (at that scale, detail from the photo) and, as ``*_native``, at the photo's own size."""
     if recipe.style is None:
         return None
     from studio.core.evaluate.checkerboard import checkerboard_index
+    from studio.core.evaluate.metrics import psnr, ssim
     from studio.core.translate import Translator
 
     rgb = starter_data.colour_photos()[starter_data.HELD_OUT]
     target = recipe.style(rgb).astype(np.float64) / 255.0
-    output = Translator(loaded, "a2b", device=device).translate_array(rgb.astype(np.float32) / 255.0)
     height, width = rgb.shape[:2]
-    return {"index": round(checkerboard_index(output, target), 2),
-            "photo": f"{starter_data.HELD_OUT} (held out), {width}×{height}", "target": recipe.style.__name__.replace("_", " ")}
+    found: dict[str, Any] = {"photo": f"{starter_data.HELD_OUT} (held out), {width}×{height}",
+                             "target": recipe.style.__name__.replace("_", " ")}
+    sizes: list[tuple[str, WorkingScale | int]] = [("", recipe.working_scale or 0)]
+    if recipe.working_scale is not None:
+        sizes.append(("_native", 0))
+        found["working_size"] = recipe.working_scale.short_side
+    for suffix, size in sizes:
+        output = Translator(loaded, "a2b", device=device, working_size=size).translate_array(rgb.astype(np.float32) / 255.0)
+        found.update({f"index{suffix}": round(checkerboard_index(output, target), 2),
+                      f"psnr{suffix}": round(psnr(output, target), 2), f"ssim{suffix}": round(ssim(output, target), 3)})
+    return found
 
 
 def paint_metrics(loaded: LoadedModel, data: dict[str, Path], count: int = 20) -> dict[str, Any]:
@@ -324,6 +344,9 @@ def publish(recipe: Recipe, work: ModelStore, out: ModelStore, data: dict[str, P
     }
     card.update(domains=recipe.domains, description=recipe.description, limits=recipe.limits,
                 provenance=provenance)
+    card.pop("working_scale", None)
+    if recipe.working_scale is not None:
+        card["working_scale"] = recipe.working_scale.to_card()
     card = portable(card, next(iter(data.values())).parent)
     if out.exists(recipe.name):
         out.remove(recipe.name)

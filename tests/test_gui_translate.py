@@ -195,3 +195,26 @@ def test_compare_view_wipe_side_by_side_blend_zoom_and_pan(qtbot):
     assert view.widget_to_image(mirror, right) == view.widget_to_image(anchor, left)
     view.fit()
     assert view.zoom == pytest.approx(view.fit_zoom())
+
+
+def test_size_setting_translates_at_the_models_working_size_or_the_photos_own(window, qtbot, tmp_path):
+    from studio.core.translate.guided import WorkingScale
+
+    name = save_cyclegan("grainy")
+    ModelStore().update_card(name, {"working_scale": WorkingScale(48).to_card()})
+    window.ctx.store.refresh()
+    panel = window.show_panel("translate_unpaired")
+    panel.select_model(name)
+    assert panel.output.size_combo.itemText(0) == "Model's choice (48 px + photo detail)"
+    path = write_photo(tmp_path / "cat.jpg", "chelsea", (120, 80))
+    with qtbot.waitSignal(panel.result_shown, timeout=60_000):
+        panel.open_image(path)
+    rgb = read_image(path).rgb
+    model = ModelStore().load(name)
+    guided = uint8(Translator(model, device="cpu").translate_array(rgb))
+    native = uint8(Translator(model, device="cpu", working_size=0).translate_array(rgb))
+    assert not np.array_equal(guided, native)
+    np.testing.assert_array_equal(panel.result.pixels, guided)
+    with qtbot.waitSignal(panel.result_shown, timeout=60_000):  # a new size translates the photo again
+        panel.output.size_combo.setCurrentIndex(panel.output.size_combo.findData(0))
+    np.testing.assert_array_equal(panel.result.pixels, native)

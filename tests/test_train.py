@@ -71,7 +71,8 @@ def _losses(events):
     return [e.values for e in events if isinstance(e, Losses)]
 
 
-@pytest.mark.parametrize("kind, over", [("cyclegan", {}), ("pix2pix", {}), ("cut", {"variant": "fastcut"}),
+@pytest.mark.parametrize("kind, over", [("cyclegan", {}), ("cyclegan", {"cycle_noise": 0.1}), ("pix2pix", {}),
+                                        ("cut", {"variant": "fastcut"}),
                                         ("cut", {"variant": "cut", "augment": "color,translation,cutout"})])
 def test_resume_after_k_steps_equals_an_uninterrupted_run_step_for_step(tmp_path, kind, over):
     folders = paired_folders(tmp_path) if kind == "pix2pix" else unpaired_folders(tmp_path, junk=False)
@@ -86,6 +87,10 @@ def test_resume_after_k_steps_equals_an_uninterrupted_run_step_for_step(tmp_path
     rest = run(train_job(resume="split"))
     assert _losses(first) + _losses(rest) == _losses(full)  # exact: same seed, CPU
     store = ModelStore()
+    if "cycle_noise" in over:  # the noise is drawn, and the card says so
+        plain = run(train_job(tiny_config(kind, "plain", *folders, max_steps=7, pool_size=2)))
+        assert [s["cycle_A"] for s in _losses(plain)] != [s["cycle_A"] for s in _losses(full)]
+        assert store.get("full").card["provenance"]["config"]["cycle_noise"] == 0.1
     a, b = store.load("full"), store.load("split")
     for role, net in a.networks.items():
         for (key, v), w in zip(net.state_dict().items(), b.networks[role].state_dict().values(), strict=True):

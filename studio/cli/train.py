@@ -57,6 +57,8 @@ def register(sub: Any) -> None:
     p.add_argument("--gan-mode", choices=["lsgan", "vanilla", "wgangp", "hinge"])
     p.add_argument("--lambda-cycle", type=float, help="CycleGAN cycle-consistency weight (10)")
     p.add_argument("--lambda-identity", type=float, help="CycleGAN identity weight, times the cycle weight (0.5)")
+    p.add_argument("--cycle-noise", type=float, help="CycleGAN: noise (std, images in [-1, 1]) added to a translation "
+                                                     "before it goes back, so no detail hides in grain (0: off)")
     p.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
     p.add_argument("--beta", type=float, help="VAE: weight of the KL term (1: the plain ELBO; >1: a smoother latent space)")
     p.add_argument("--denoise", type=float, metavar="SIGMA",
@@ -173,6 +175,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "checkpoint_every": args.checkpoint_every, "preview_every": args.preview_every,
         "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
         "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size, "beta": args.beta,
+        "cycle_noise": args.cycle_noise,
         "denoise": args.denoise, "minibatch_std": args.minibatch_std,
         "seed": args.seed, "workers": args.workers, "epochs": args.epochs, "n_epochs": args.n_epochs,
         "n_epochs_decay": args.n_epochs_decay, "augment": "" if args.no_augment else args.augment,

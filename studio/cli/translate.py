@@ -1,4 +1,4 @@
-"""``studio translate``: photos and folders through a model, at their own size."""
+"""``studio translate``: photos and folders through a model, at their own size or the model's working size."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ def register(sub: Any) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--direction", default="a2b", choices=["a2b", "b2a"])
     p.add_argument("--tile", type=int, default=None, help="tile size in pixels (0: never tile; default: automatic)")
+    p.add_argument("--working-size", type=int, default=None, metavar="N",
+                   help="translate at a short side of N px and bring back the photo's detail with a guided filter "
+                        "(0: at the photo's own size; default: the model's working size, if its card has one)")
     p.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
     p.add_argument("--dropout", action="store_true", help="keep dropout on, for variations (pix2pix)")
@@ -31,7 +34,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
     model = _store().load(args.model)
     if model.info.kind == "spade":
         return _paint(model, args)
-    translator = Translator(model, args.direction, device=args.device, precision=args.precision, dropout=args.dropout)
+    translator = Translator(model, args.direction, device=args.device, precision=args.precision, dropout=args.dropout,
+                            working_size=args.working_size)
     summary = render(translate_job(translator, args.inputs, args.output, tile=args.tile), quiet=args.quiet)
     written, failed = summary.get("written", []), summary.get("failed", [])  # each failure was printed as it came
     print(f"translated {len(written)} file(s) with {model.info.name} ({args.direction})"

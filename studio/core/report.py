@@ -181,7 +181,18 @@ def card_rows(info: ModelInfo) -> list[Row]:
         ("Size", size(info.size_bytes)),
         ("Source", "built-in (read-only)" if info.builtin else "your model"),
         *palette_rows(card),
+        *working_scale_rows(card),
     ]
+
+
+def working_scale_rows(card: Mapping[str, Any]) -> list[Row]:
+    """How larger photos are translated when the card sets a working scale (``translate.guided``)."""
+    scale = card.get("working_scale")
+    if not scale:
+        return []
+    return [("Translates at", f"{scale['short_side']} px short side, detail from the photo "
+                               f"(guided filter r {scale.get('radius', 2)}, ε {scale.get('eps', 0.01):g}); "
+                               "--working-size 0: the photo's own size")]
 
 
 def palette_rows(card: Mapping[str, Any]) -> list[Row]:

@@ -41,6 +41,7 @@ class TrainConfig:
     lambda_a: float = 10.0  # cycle A -> B -> A
     lambda_b: float = 10.0  # cycle B -> A -> B
     lambda_identity: float = 0.5  # times the cycle weight, as in the reference
+    cycle_noise: float = 0.0  # CycleGAN: std of Gaussian noise on a translation before it is translated back
     lambda_l1: float = 100.0  # pix2pix
     lambda_gp: float = 10.0  # wgangp
     beta: float = 1.0  # VAE: weight of the KL term (β-VAE); 1 trains on the ELBO itself

@@ -1,5 +1,9 @@
 """Inference: translate photos at their native size, whole or in tiles, on any device.
 
+A model whose card has a working scale (:mod:`studio.core.translate.guided`) is run on the photo
+downscaled to that size, and its colours are carried back to full size by a guided filter; the
+caller can ask for native size (``working_size=0``) or another working size.
+
 Whole-image translation pads the photo to what the architecture needs and crops back.
 Photos larger than memory allows are translated in overlapping tiles, blended with feathered
 weights, with every normalisation layer using the statistics of the *whole* image
@@ -35,6 +39,7 @@ from studio.core.jobs import Control, Finished, Item, Job, Log, Progress
 from studio.core.store import LoadedModel
 
 from . import layers, tiling
+from .guided import WorkingScale, downscale, guided_upsample
 from .image_norms import image_norms, inference_copy
 
 log = logging.getLogger(__name__)
@@ -66,7 +71,11 @@ class Translator:
         precision: str = "auto",
         dropout: bool = False,
         memory_budget: int | None = None,
+        working_size: int | WorkingScale | None = None,
     ):
+        """``working_size``: None translates at the card's working scale, if it has one; 0 at the
+        photo's own size; N at a short side of N px (with the card's filter settings, if any); a
+        :class:`WorkingScale` as it says."""
         self.model = model
         self.direction = direction
         self.device = device if isinstance(device, torch.device) else devices.pick_device(device)
@@ -79,6 +88,7 @@ class Translator:
         self.profile = layers.profile(self.net, self.layers)
         self.norms = image_norms(self.net)
         self.memory_budget = memory_budget or _default_budget(self.device)
+        self.working = _working_scale(model.info.card, working_size)
         log.info(
             "translator %s %s on %s (%s), receptive radius %d px",
             model.info.name, direction, devices.describe(self.device), self.dtype or "fp32",
@@ -106,6 +116,12 @@ class Translator:
         core = _round_up(tile, m) if tile else 0
         return core if core and (core < _round_up(height, m) or core < _round_up(width, m)) else 0
 
+    def network_size(self, height: int, width: int) -> tuple[int, int]:
+        """The size the network runs at for a photo of that size (smaller at a working scale)."""
+        if self.working is not None and self.working.applies(height, width):
+            return self.working.small_size(height, width)
+        return height, width
+
     @property
     def halo(self) -> int:
         m = self.profile.size_multiple
@@ -121,6 +137,17 @@ class Translator:
 
     def steps(self, x: torch.Tensor, tile: int | None = None) -> Job:
         """:meth:`translate_tensor` as a job: Progress after every tile, then Finished(the output)."""
+        height, width = x.shape[-2:]
+        if self.working is None or not self.working.applies(height, width):
+            yield from self._network_steps(x, tile)  # ends with its own Finished
+            return
+        photo = (x.float() + 1.0) / 2.0
+        small = downscale(photo, self.working.small_size(height, width)).clamp_(0.0, 1.0)
+        small_out = yield from jobs.nested(self._network_steps(small * 2.0 - 1.0, tile))
+        out = guided_upsample(small, (small_out + 1.0) / 2.0, photo, self.working.radius, self.working.eps)
+        yield Finished(out * 2.0 - 1.0)
+
+    def _network_steps(self, x: torch.Tensor, tile: int | None) -> Job:
         height, width = x.shape[-2:]
         core = self.tile_for(height, width, tile)
         padded = _pad_to_multiple(x, self.profile.size_multiple)
@@ -179,6 +206,19 @@ class Translator:
         skips[:] = [self._prepare(s) for s in skips]
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None):
             return layers.run_layers(self.layers[start:stop], self._prepare(x), skips)
+
+
+def _working_scale(card: dict, working_size: int | WorkingScale | None) -> WorkingScale | None:
+    if isinstance(working_size, WorkingScale):
+        return working_size
+    from_card = WorkingScale.from_card(card)
+    if working_size is None:
+        return from_card
+    if working_size == 0:
+        return None
+    if from_card is None:
+        return WorkingScale(working_size)
+    return WorkingScale(working_size, from_card.radius, from_card.eps)
 
 
 def _precision_dtype(precision: str, device: torch.device) -> torch.dtype | None:

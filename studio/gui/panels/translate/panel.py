@@ -130,9 +130,12 @@ class TranslatePanel(Panel):
         info = self.current_model()
         if info is None:
             return None
-        return Choice(info, self.current_direction(), self.ctx.settings.engine_device(), self.output.engine_tile())
+        return Choice(info, self.current_direction(), self.ctx.settings.engine_device(), self.output.engine_tile(),
+                      self.output.working_size())
 
     def _choice_changed(self) -> None:
+        info = self.current_model()
+        self.output.show_model_scale(info.card.get("working_scale") if info is not None else None)
         self._update_state()
         self._auto_translate()
 

@@ -1,5 +1,5 @@
-"""The translation panels' result box: strength, tile size, and saving or copying the result as
-shown. Saving and copying run in workers of their own, so a copy never cancels a save."""
+"""The translation panels' result box: strength, the size the model works at, tile size, and saving
+or copying the result as shown. Saving and copying run in workers of their own, so a copy never cancels a save."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ from studio.gui.worker import TaskSlot
 
 from .reveal import reveal
 from .work import OpenedImage, PanelJob, Translation, copy_blended, save_blended
+
+# The "Size" choices, as Translator takes them: None the model's own working scale (its card's,
+# else the photo's size), 0 the photo's own size, N a short side of N px with the photo's detail.
+WORKING_SIZES: tuple[tuple[str, int | None], ...] = (
+    ("Model's choice", None), ("Photo's own size", 0),
+    ("256 px + photo detail", 256), ("384 px + photo detail", 384), ("512 px + photo detail", 512))
 
 SAVE_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff);;BMP (*.bmp)"
 
@@ -45,7 +51,8 @@ class Output(QObject):
 
 class ResultBox(QGroupBox):
     """``saved`` carries the written path, ``copied`` follows a copy; ``failed`` carries
-    (what failed, why). ``tile_changed`` asks for the photo to be translated again."""
+    (what failed, why). ``tile_changed`` asks for the photo to be translated again (the tile or the
+    size setting changed)."""
 
     saved = Signal(str)
     copied = Signal()
@@ -62,6 +69,17 @@ class ResultBox(QGroupBox):
             "Strength", 0, 100, 100, "Mix of the original (0%) and the translation (100%); saved and copied as shown",
             shown="100%")
         layout.addLayout(blend_row)
+        size_row = QHBoxLayout()
+        size_row.addWidget(QLabel("Size"))
+        self.size_combo = QComboBox()
+        for label, value in WORKING_SIZES:
+            self.size_combo.addItem(label, value)
+        self.size_combo.setToolTip(
+            "The size the model works at. A smaller size keeps a light model's textures at the scale it was "
+            "trained at; the photo's own edges and detail are brought back by a guided filter.\n"
+            "Model's choice: the size its card sets, else the photo's own size.")
+        size_row.addWidget(self.size_combo, 1)
+        layout.addLayout(size_row)
         tile_row = QHBoxLayout()
         tile_row.addWidget(QLabel("Tiles"))
         self.tile_combo = QComboBox()
@@ -81,6 +99,7 @@ class ResultBox(QGroupBox):
 
         self.blend_slider.valueChanged.connect(lambda value: self.blend_value.setText(f"{value}%"))
         self.tile_combo.currentIndexChanged.connect(lambda _i: self.tile_changed.emit())
+        self.size_combo.currentIndexChanged.connect(lambda _i: self.tile_changed.emit())
         self.save_button.clicked.connect(self.ask_save)
         self.copy_button.clicked.connect(self.copy_result)
         self.save.done.connect(self._saved)
@@ -97,6 +116,17 @@ class ResultBox(QGroupBox):
     def engine_tile(self) -> int | None:
         """The tile setting as the engine takes it (None automatic, 0 whole image, N pixels)."""
         return engine_tile(self.tile_combo.currentData())
+
+    def working_size(self) -> int | None:
+        """The size setting as the engine's Translator takes it (None: the model's choice)."""
+        return self.size_combo.currentData()
+
+    def show_model_scale(self, card_scale: dict | None) -> None:
+        """Name the chosen model's own working size in the "Model's choice" entry."""
+        label = "Model's choice"
+        if card_scale:
+            label += f" ({card_scale['short_side']} px + photo detail)"
+        self.size_combo.setItemText(0, label)
 
     def set_tile(self, value: int) -> None:
         """Use ``value`` (a tile setting, see :mod:`studio.gui.settings`)."""

@@ -39,16 +39,16 @@ class TranslatorCache:
         self._lock = threading.Lock()
         self._entries: dict[tuple, tuple[Translator, threading.Lock]] = {}
 
-    def get(self, store: ModelStore, info: ModelInfo, direction: str,
-            device: str | None) -> tuple[Translator, threading.Lock]:
-        key = (info.name, str(info.path), info.created, _mtime(info), direction, device or "auto")
+    def get(self, store: ModelStore, info: ModelInfo, direction: str, device: str | None,
+            working_size: int | None = None) -> tuple[Translator, threading.Lock]:
+        key = (info.name, str(info.path), info.created, _mtime(info), direction, device or "auto", working_size)
         with self._lock:
             entry = self._entries.pop(key, None)
             if entry is not None:
                 self._entries[key] = entry  # most recently used last
                 return entry
         model = store.load(info)
-        entry = (Translator(model, direction, device=device), threading.Lock())
+        entry = (Translator(model, direction, device=device, working_size=working_size), threading.Lock())
         with self._lock:
             self._entries[key] = entry
             while len(self._entries) > self._size:
@@ -75,6 +75,7 @@ class Choice:
     direction: str
     device: str | None  # as the engine takes it: None automatic
     tile: int | None  # as the engine takes it: None automatic, 0 whole image, N pixels
+    working_size: int | None = None  # as the engine takes it: None the model's, 0 the photo's own size, N pixels
 
 
 @dataclass
@@ -113,11 +114,11 @@ def translate_photo(cache: TranslatorCache, store: ModelStore, choice: Choice, r
 
     def job(control: Control) -> Iterator[Event]:
         started = time.monotonic()
-        translator, lock = cache.get(store, choice.info, choice.direction, choice.device)
+        translator, lock = cache.get(store, choice.info, choice.direction, choice.device, choice.working_size)
         control.checkpoint()
         with lock:
             control.checkpoint()
-            used = translator.tile_for(*rgb.shape[:2], choice.tile)
+            used = translator.tile_for(*translator.network_size(*rgb.shape[:2]), choice.tile)
             out = yield from nested(translator.array_steps(rgb, tile=choice.tile), control)
         control.checkpoint()
         pixels = to_uint8(out)
@@ -132,7 +133,7 @@ def translate_folder(cache: TranslatorCache, store: ModelStore, choice: Choice, 
     """The engine's ``translate_job`` over a folder: progress, one item per file, skipped files."""
 
     def job(control: Control) -> Iterator[Event]:
-        translator, lock = cache.get(store, choice.info, choice.direction, choice.device)
+        translator, lock = cache.get(store, choice.info, choice.direction, choice.device, choice.working_size)
         with lock:
             yield from translate_job(translator, [source], out, tile=choice.tile, control=control)
 
