@@ -64,6 +64,7 @@ class Recipe:
     style: Callable[[np.ndarray], np.ndarray] | None = None  # the filter a translator learned (its checkerboard target)
     seed: int = 0  # the training run's seed (the data's is fixed)
     working_scale: WorkingScale | None = None  # how the app translates larger photos with it (the card's)
+    featured: bool = False  # the model its panel shows first (the Latent Explorer's default)
 
 
 EVERY = {"checkpoint_every": 1000, "preview_every": 500}  # checkpoints and previews, all four recipes
@@ -123,6 +124,19 @@ RECIPES = [
                                                                 "max_channels": 256}},
                    "n_epochs": 1000, "n_epochs_decay": 1000},  # long enough for --max-steps to set the length
         eval_folders=("faces", None),
+    ),
+    Recipe(
+        name="glyphs vae", kind="vae", preset="reference",
+        folders={"dir_a": "glyphs"}, steps=4000,
+        domains={"A": "glyph", "B": "glyph"},
+        description="β-VAE (β 2, 32-d latent): a smooth latent space of coloured letters and digits at 64 px, "
+                    "for the latent canvas: morph one letter into another, ink and paper colours blending.",
+        limits="TO BE MEASURED",
+        overrides={"crop_size": 64, **EVERY, "beta": 2.0, "flip": False,
+                   "generator": {"arch": "conv_vae", "params": {"image_size": 64, "latent_dim": 32, "channels": 32,
+                                                                "max_channels": 256}},
+                   "n_epochs": 1000, "n_epochs_decay": 1000},
+        eval_folders=("glyphs", None), featured=True,
     ),
     Recipe(
         name="faces flow", kind="flow", preset="fast",
@@ -280,7 +294,7 @@ def _forward(net: torch.nn.Module, x: torch.Tensor, reference: torch.nn.Module) 
 
 def example_files(recipe: Recipe, data: dict[str, Path], loaded: LoadedModel | None = None,
                   count: int = 4) -> dict[str, Path]:
-    """Inputs the app offers with the model: held-out faces for the latent canvas, the held-out photo's label
+    """Inputs the app offers with the model: held-out images for the latent canvas, the held-out photo's label
     map for a painter (none for translators, which use the sample photos in resources/)."""
     if recipe.kind == "spade":  # the held-out photo's label map, to start a painting from
         from studio.core.paint import write_label_map
@@ -297,8 +311,10 @@ def example_files(recipe: Recipe, data: dict[str, Path], loaded: LoadedModel | N
         return {}
     from studio.core.train.data import Preprocess, single
 
-    held = single(data["faces"], Preprocess("resize_and_crop", 32, 32, flip=False), seed=0).held_out
-    paths = [group[0] for group in held.groups][:count]
+    size = recipe.overrides["crop_size"]
+    held = single(data[recipe.folders["dir_a"]], Preprocess("resize_and_crop", size, size, flip=False), seed=0).held_out
+    paths = [group[0] for group in held.groups]
+    paths = paths[::max(1, len(paths) // count)][:count]  # spread over the split (glyphs: letters and digits)
     return {f"examples/{p.name}": p for p in paths}
 
 
@@ -345,6 +361,9 @@ def publish(recipe: Recipe, work: ModelStore, out: ModelStore, data: dict[str, P
     card.update(domains=recipe.domains, description=recipe.description, limits=recipe.limits,
                 provenance=provenance)
     card.pop("working_scale", None)
+    card.pop("featured", None)
+    if recipe.featured:
+        card["featured"] = True
     if recipe.working_scale is not None:
         card["working_scale"] = recipe.working_scale.to_card()
     card = portable(card, next(iter(data.values())).parent)

@@ -254,3 +254,17 @@ def test_model_list_follows_the_store_and_the_panel_is_shown_whole(window, qtbot
     panel.set_playing(False)
     panel.remove_anchor(2)
     assert len(panel.anchors) == 2 and panel.pad.count() == 2
+
+
+def test_with_nothing_chosen_before_the_panel_opens_on_the_featured_model(window, qtbot):
+    """The starter a card features (the glyphs VAE) is the first thing the explorer shows, wherever it lists."""
+    for name in ("a-vae", "b-vae", "c-vae"):
+        save_tiny_vae(name)
+    ModelStore().update_card("b-vae", {"featured": True})
+    window.ctx.store.refresh()
+    panel = window.show_panel("latent")
+    assert panel.model_names()[:3] == ["a-vae", "b-vae", "c-vae"]
+    assert panel.current_model_name() == "b-vae"
+    panel.select_model("c-vae")  # a choice, once made, is kept over the featured model
+    window.ctx.store.refresh()
+    assert panel.current_model_name() == "c-vae"

@@ -249,8 +249,8 @@ class SelfTest:
     def latent(self, photos: list[Path]) -> str:
         """Drop four anchors on the built-in VAE (its examples) or, without one, on a tiny VAE trained
         here; drag the cursor, make a strip; the shot shows all of it."""
-        starter = next((m for m in self.window.ctx.store.models(["vae"]) if m.builtin and len(m.examples()) >= 4),
-                       None)
+        starters = [m for m in self.window.ctx.store.models(["vae"]) if m.builtin and len(m.examples()) >= 4]
+        starter = next((m for m in starters if m.featured), starters[0] if starters else None)
         if starter is not None:
             model_name, anchors = starter.name, starter.examples()[:4]
         else:

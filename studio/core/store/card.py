@@ -72,6 +72,11 @@ class ModelInfo:
         return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
 
     @property
+    def featured(self) -> bool:
+        """The card asks to be what its panel shows first (a starter model chosen as the default)."""
+        return bool(self.card.get("featured", False))
+
+    @property
     def created(self) -> str:
         return self.card.get("created", "")
 

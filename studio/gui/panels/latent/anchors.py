@@ -141,6 +141,8 @@ class AnchorSet(QObject):
         if not models:
             self.model_combo.addItem("No latent models yet", None)
         index = self.model_combo.findData(current) if current else -1
+        if index < 0:  # nothing chosen before: the model a card features, else the first
+            index = next((i for i, info in enumerate(models) if info.featured), 0)
         self.model_combo.setCurrentIndex(max(0, index))
         self.model_combo.setEnabled(bool(models))
         self.model_combo.blockSignals(False)
