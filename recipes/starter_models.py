@@ -132,8 +132,8 @@ RECIPES = [
         description="β-VAE (β 2, 32-d latent): a smooth latent space of coloured letters and digits at 64 px, "
                     "for the latent canvas: morph one letter into another, ink and paper colours blending.",
         limits="TO BE MEASURED",
-        overrides={"crop_size": 64, **EVERY, "beta": 2.0, "flip": False,
-                   "generator": {"arch": "conv_vae", "params": {"image_size": 64, "latent_dim": 32, "channels": 32,
+        overrides={"crop_size": 64, **EVERY, "beta": 1.0, "flip": False,
+                   "generator": {"arch": "conv_vae", "params": {"image_size": 64, "latent_dim": 64, "channels": 32,
                                                                 "max_channels": 256}},
                    "n_epochs": 1000, "n_epochs_decay": 1000},
         eval_folders=("glyphs", None), featured=True,
