@@ -131,7 +131,11 @@ RECIPES = [
         domains={"A": "glyph", "B": "glyph"},
         description="β-VAE (β 2, 32-d latent): a smooth latent space of coloured letters and digits at 64 px, "
                     "for the latent canvas: morph one letter into another, ink and paper colours blending.",
-        limits="TO BE MEASURED",
+        limits="Trained on 1,488 glyphs: the 62 letters and digits of one typeface (Aileron, the face Pillow ships), "
+               "each drawn 24 times at 64 px with a random size, weight, slant and ink and paper colours (a tenth "
+               "held out). It knows one typeface: other fonts, words, photos or drawings decode to the nearest "
+               "coloured letter-like shape. Reconstructions and samples are soft at the edges (a VAE's Gaussian "
+               "decoder averages what it is unsure of).",
         overrides={"crop_size": 64, **EVERY, "beta": 1.0, "flip": False,
                    "generator": {"arch": "conv_vae", "params": {"image_size": 64, "latent_dim": 64, "channels": 32,
                                                                 "max_channels": 256}},
