@@ -11,9 +11,7 @@ Labeled Faces in the Wild subset that scikit-image bundles for its face-detectio
   "colour dodge" that drawing programs use), for the paired photo → sketch model;
 - ``poster_photos`` / ``poster``: two *different* crop sets, the second flattened into a comic-book
   poster (flat colour regions, quantised, dark outlines), for the unpaired photo ↔ poster model;
-- ``faces``: the 100 face images of the LFW subset (25 px, grey), resized to 32 px;
-- ``glyphs``: the 62 letters and digits in the TrueType face that Pillow ships, each drawn 24 times
-  at 64 px in random colours, sizes, weights and slants, for the colour latent model.
+- ``faces``: the 100 face images of the LFW subset (25 px, grey), resized to 32 px.
 
 One photograph (coffee) is kept out of every training set; the ``held_out_*`` folders hold its
 crops, for the evaluation written into the model cards.
@@ -94,44 +92,6 @@ def faces(size: int = 32) -> list[np.ndarray]:
     return out
 
 
-GLYPHS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def glyphs(size: int = 64, per_glyph: int = 24, seed: int = 0) -> list[tuple[str, np.ndarray]]:
-    """Coloured letters and digits: each of the 62 characters of ``GLYPHS`` drawn ``per_glyph`` times
-    in the TrueType face Pillow ships (Aileron), at a random size, weight (outline stroke) and slant,
-    off-centre by a little, in a random ink on a random paper colour at least 0.35 apart in luminance.
-    Returns (name, uint8 H×W×3) pairs."""
-    from PIL import ImageDraw, ImageFont
-
-    rng = np.random.default_rng(seed)
-    big = size * 4  # drawn at 4× and shrunk: smooth edges
-    out = []
-    for char in GLYPHS:
-        for k in range(per_glyph):
-            while True:
-                ink, paper = rng.uniform(0, 1, 3), rng.uniform(0, 1, 3)
-                weights = np.array([0.299, 0.587, 0.114])
-                if abs(float(ink @ weights - paper @ weights)) >= 0.35:
-                    break
-            font = ImageFont.load_default(size=int(big * rng.uniform(0.55, 0.8)))
-            stroke = int(rng.integers(0, big // 28 + 1))
-            canvas = Image.new("L", (big, big), 0)
-            draw = ImageDraw.Draw(canvas)
-            left, top, right, bottom = draw.textbbox((0, 0), char, font=font, stroke_width=stroke)
-            x = (big - (right - left)) / 2 - left + rng.uniform(-0.05, 0.05) * big
-            y = (big - (bottom - top)) / 2 - top + rng.uniform(-0.05, 0.05) * big
-            draw.text((x, y), char, fill=255, font=font, stroke_width=stroke, stroke_fill=255)
-            shear = rng.uniform(-0.25, 0.25)  # slant: x' = x + shear * (y - centre)
-            canvas = canvas.transform((big, big), Image.Transform.AFFINE, (1, shear, -shear * big / 2, 0, 1, 0),
-                                      resample=Image.Resampling.BICUBIC)
-            alpha = np.asarray(canvas.resize((size, size), Image.Resampling.LANCZOS), np.float64)[..., None] / 255.0
-            rgb = (alpha * ink + (1 - alpha) * paper) * 255
-            name = f"{'upper' if char.isupper() else 'lower' if char.islower() else 'digit'}_{char}_{k:02d}"
-            out.append((name, rgb.round().clip(0, 255).astype(np.uint8)))
-    return out
-
-
 def _save(folder: Path, name: str, rgb: np.ndarray) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     Image.fromarray(rgb).save(folder / f"{name}.png")
@@ -160,7 +120,4 @@ def build(root: Path, size: int = 144, per_photo: int = 80, seed: int = 0) -> di
             _save(folders["poster"], f"{name}_{k:03d}", poster(crop))
     for k, face in enumerate(faces()):
         _save(folders["faces"], f"face_{k:03d}", face)
-    folders["glyphs"] = root / "glyphs"
-    for name, glyph in glyphs():
-        _save(folders["glyphs"], name, glyph)
     return folders

@@ -64,7 +64,6 @@ class Recipe:
     style: Callable[[np.ndarray], np.ndarray] | None = None  # the filter a translator learned (its checkerboard target)
     seed: int = 0  # the training run's seed (the data's is fixed)
     working_scale: WorkingScale | None = None  # how the app translates larger photos with it (the card's)
-    featured: bool = False  # the model its panel shows first (the Latent Explorer's default)
 
 
 EVERY = {"checkpoint_every": 1000, "preview_every": 500}  # checkpoints and previews, all four recipes
@@ -124,23 +123,6 @@ RECIPES = [
                                                                 "max_channels": 256}},
                    "n_epochs": 1000, "n_epochs_decay": 1000},  # long enough for --max-steps to set the length
         eval_folders=("faces", None),
-    ),
-    Recipe(
-        name="glyphs vae", kind="vae", preset="reference",
-        folders={"dir_a": "glyphs"}, steps=4000,
-        domains={"A": "glyph", "B": "glyph"},
-        description="β-VAE (β 2, 32-d latent): a smooth latent space of coloured letters and digits at 64 px, "
-                    "for the latent canvas: morph one letter into another, ink and paper colours blending.",
-        limits="Trained on 1,488 glyphs: the 62 letters and digits of one typeface (Aileron, the face Pillow ships), "
-               "each drawn 24 times at 64 px with a random size, weight, slant and ink and paper colours (a tenth "
-               "held out). It knows one typeface: other fonts, words, photos or drawings decode to the nearest "
-               "coloured letter-like shape. Reconstructions and samples are soft at the edges (a VAE's Gaussian "
-               "decoder averages what it is unsure of).",
-        overrides={"crop_size": 64, **EVERY, "beta": 1.0, "flip": False,
-                   "generator": {"arch": "conv_vae", "params": {"image_size": 64, "latent_dim": 64, "channels": 32,
-                                                                "max_channels": 256}},
-                   "n_epochs": 1000, "n_epochs_decay": 1000},
-        eval_folders=("glyphs", None), featured=True,
     ),
     Recipe(
         name="faces flow", kind="flow", preset="fast",
@@ -318,7 +300,7 @@ def example_files(recipe: Recipe, data: dict[str, Path], loaded: LoadedModel | N
     size = recipe.overrides["crop_size"]
     held = single(data[recipe.folders["dir_a"]], Preprocess("resize_and_crop", size, size, flip=False), seed=0).held_out
     paths = [group[0] for group in held.groups]
-    paths = paths[::max(1, len(paths) // count)][:count]  # spread over the split (glyphs: letters and digits)
+    paths = paths[::max(1, len(paths) // count)][:count]  # spread over the split, not its first few
     return {f"examples/{p.name}": p for p in paths}
 
 
@@ -365,9 +347,7 @@ def publish(recipe: Recipe, work: ModelStore, out: ModelStore, data: dict[str, P
     card.update(domains=recipe.domains, description=recipe.description, limits=recipe.limits,
                 provenance=provenance)
     card.pop("working_scale", None)
-    card.pop("featured", None)
-    if recipe.featured:
-        card["featured"] = True
+
     if recipe.working_scale is not None:
         card["working_scale"] = recipe.working_scale.to_card()
     card = portable(card, next(iter(data.values())).parent)
