@@ -101,6 +101,35 @@ def test_transposed_convs_checker_at_initialisation_and_resize_convs_do_not(arch
     assert min(index["transposed"]) > 50 * max(index["resize"]), index
 
 
+def test_bilinear_init_starts_the_reference_transposed_convs_without_a_checkerboard():
+    """``upsample_init="bilinear"`` keeps the reference ResNet-9's layers and state-dict keys, and its first
+    output has no Nyquist peak; its transposed convolutions start as channel mixing then linear ×2."""
+    img = photo("coffee", (128, 128)).astype(np.float64)
+    x = torch.from_numpy(img * 2 - 1).permute(2, 0, 1)[None].float()
+    reference = {"n_blocks": 9, "ngf": 16, "norm": "instance"}
+    shares = {}
+    for init in ("normal", "bilinear"):
+        torch.manual_seed(0)
+        net = nets.build("resnet_generator", {**reference, "upsample_init": init})
+        with torch.no_grad():
+            shares[init] = nyquist_fraction(inference_copy(net)(x)[0].permute(1, 2, 0).double().numpy())
+        if init == "normal":
+            assert net.config == nets.build("resnet_generator", reference).config  # the reference's card, unchanged
+            keys = set(net.state_dict())
+        else:
+            assert net.config["upsample_init"] == "bilinear" and set(net.state_dict()) == keys
+    assert shares["normal"] > 0.1 and shares["bilinear"] < 1.5 * white_noise_share(), shares
+    up = nn_transposed(net)
+    signal = torch.arange(4.0).view(1, 1, 1, 4).expand(1, up.in_channels, 1, 4).contiguous()
+    with torch.no_grad():
+        row = up(signal)[0, 0, 0] / up.weight[:, 0, 1, 1].sum()  # one output channel, one row
+    assert torch.allclose(row[:7], torch.tensor([0, 0.5, 1, 1.5, 2, 2.5, 3]), atol=1e-5)  # linear ×2
+
+
+def nn_transposed(net: torch.nn.Module) -> torch.nn.ConvTranspose2d:
+    return next(m for m in net.modules() if isinstance(m, torch.nn.ConvTranspose2d))
+
+
 # -- the architecture --------------------------------------------------------------------------------
 
 def test_the_default_is_the_old_architecture_and_resize_replaces_only_the_upsampling():

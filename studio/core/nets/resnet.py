@@ -20,7 +20,13 @@ from torch import Tensor, nn
 from .downsample import BlurPool, downsample_config
 from .norm_layers import NORMS, conv_bias, init_weights, norm_layer
 from .registry import Network, check_bool, check_choice, check_int, register
-from .upsample import resize_conv, resize_separable_conv, upsample_config
+from .upsample import (
+    bilinear_transposed_init,
+    resize_conv,
+    resize_separable_conv,
+    upsample_config,
+    upsample_init_config,
+)
 
 PADDINGS = ("reflect", "replicate", "zero")
 N_DOWNSAMPLING = 2  # fixed in the reference; makes the size multiple 2**2
@@ -107,6 +113,7 @@ class ResnetGenerator(Network):
         padding_type: str = "reflect",
         upsample: str = "transposed",
         downsample: str = "strided",
+        upsample_init: str = "normal",
     ):
         super().__init__()
         self.config = {
@@ -119,6 +126,7 @@ class ResnetGenerator(Network):
             "padding_type": check_choice("padding_type", padding_type, PADDINGS),
             **upsample_config(upsample),  # absent when "transposed": old cards stay equal to configs
             **downsample_config(downsample),  # absent when "strided", likewise
+            **upsample_init_config(upsample_init),  # absent when "normal" (the reference's), likewise
         }
         bias = conv_bias(norm)
         layers: list[nn.Module] = [
@@ -154,6 +162,8 @@ class ResnetGenerator(Network):
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         init_weights(self)
+        if upsample_init == "bilinear":
+            bilinear_transposed_init(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)

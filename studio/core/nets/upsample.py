@@ -24,15 +24,25 @@ the other parameters, ``upsample`` appears in a network's ``config`` only when i
 default (:func:`upsample_config`), so a transposed-conv network's config, and so its card, is
 exactly what it was before the parameter existed: cards compared with configs (fine-tuning checks
 ``--from`` models that way) and reference imports stay equal.
+
+:func:`bilinear_transposed_init` keeps the reference's transposed convolutions (so checkpoints
+stay interchangeable) but starts them checkerboard-free, in the spirit of Aitken et al.'s ICNR
+("Checkerboard artifact free sub-pixel convolution", 2017): each kernel is a random channel
+mixing times the separable taps [½, 1, ½], which makes a 3×3 stride-2 transposed convolution
+(padding 1, output padding 1) exactly "mix the channels, then interpolate linearly ×2" at the
+start of training. ``upsample_init="bilinear"`` on a transposed-conv generator asks for it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from .registry import check_choice
+
+UPSAMPLE_INITS = ("normal", "bilinear")  # how transposed convolutions start: the reference's, or :func:`bilinear_transposed_init`
 
 UPSAMPLES = ("transposed", "resize", "bilinear")
 RESIZE_MODES = {"resize": "nearest", "bilinear": "bilinear"}  # the resize-convolutions' ×2 resize
@@ -42,6 +52,24 @@ def upsample_config(upsample: str) -> dict[str, Any]:
     """The ``config`` entry for ``upsample``, checked: none for the default (see the module docstring)."""
     check_choice("upsample", upsample, UPSAMPLES)
     return {} if upsample == UPSAMPLES[0] else {"upsample": upsample}
+
+
+def upsample_init_config(upsample_init: str) -> dict[str, Any]:
+    """The ``config`` entry for ``upsample_init``, checked: none for the reference's default."""
+    check_choice("upsample_init", upsample_init, UPSAMPLE_INITS)
+    return {} if upsample_init == UPSAMPLE_INITS[0] else {"upsample_init": upsample_init}
+
+
+@torch.no_grad()
+def bilinear_transposed_init(net: nn.Module, gain: float = 0.02) -> None:
+    """Every 3×3 stride-2 transposed convolution of ``net``: weight = N(0, gain) channel mixing ⊗ [½, 1, ½]²,
+    so its first output is a linear ×2 interpolation of mixed channels (no period-2 pattern)."""
+    taps = torch.tensor([0.5, 1.0, 0.5])
+    kernel = torch.outer(taps, taps)
+    for module in net.modules():
+        if isinstance(module, nn.ConvTranspose2d) and module.kernel_size == (3, 3) and module.stride == (2, 2):
+            mixing = torch.randn(module.weight.shape[:2]) * gain
+            module.weight.copy_(mixing[:, :, None, None] * kernel)
 
 
 def resize_2x(upsample: str = "resize") -> nn.Upsample:
