@@ -119,6 +119,8 @@ class LiveTranslation(QWidget):
         self.result = result
         self.view.set_after(result.picture)
         tiles = "whole image" if not result.tile else f"{result.tile}-px tiles"
+        if result.working:
+            tiles += f" at {result.working} px, detail from the photo"
         width, height = result.picture.width, result.picture.height
         self.info.setText(f"{self._name} — {width}×{height} · {result.model} ({result.direction}) · "
                           f"{result.seconds:.2f} s on {result.device}, {tiles}")

@@ -101,7 +101,9 @@ class TranslatePanel(Panel):
         return name in self.commands()
 
     def _update_state(self) -> None:
-        has_model = self.current_model() is not None
+        info = self.current_model()
+        has_model = info is not None
+        self.output.show_model_scale(info.card.get("working_scale") if info is not None else None)
         self.chooser.translate_button.setEnabled(self.opened is not None and has_model)
         self.output.set_result(self.opened, self.result)
         self.folder.set_ready(has_model)
@@ -134,8 +136,6 @@ class TranslatePanel(Panel):
                       self.output.working_size())
 
     def _choice_changed(self) -> None:
-        info = self.current_model()
-        self.output.show_model_scale(info.card.get("working_scale") if info is not None else None)
         self._update_state()
         self._auto_translate()
 

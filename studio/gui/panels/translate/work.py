@@ -96,6 +96,7 @@ class Translation:
     seconds: float
     device: str
     tile: int  # 0: whole image
+    working: int = 0  # the short side the model ran at (detail from the photo); 0: the photo's own size
 
 
 def open_photo(path: Path) -> PanelJob:
@@ -118,13 +119,15 @@ def translate_photo(cache: TranslatorCache, store: ModelStore, choice: Choice, r
         control.checkpoint()
         with lock:
             control.checkpoint()
-            used = translator.tile_for(*translator.network_size(*rgb.shape[:2]), choice.tile)
+            ran_at = translator.network_size(*rgb.shape[:2])
+            used = translator.tile_for(*ran_at, choice.tile)
             out = yield from nested(translator.array_steps(rgb, tile=choice.tile), control)
         control.checkpoint()
         pixels = to_uint8(out)
         del out
         yield Finished(Translation(pixels, make_picture(pixels), choice.info.name, choice.direction,
-                                   time.monotonic() - started, devices.describe(translator.device), used))
+                                   time.monotonic() - started, devices.describe(translator.device), used,
+                                   min(ran_at) if ran_at != rgb.shape[:2] else 0))
 
     return job
 
