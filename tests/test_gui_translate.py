@@ -205,7 +205,7 @@ def test_size_setting_translates_at_the_models_working_size_or_the_photos_own(wi
     window.ctx.store.refresh()
     panel = window.show_panel("translate_unpaired")
     panel.select_model(name)
-    assert panel.output.size_combo.itemText(0) == "Model's choice (48 px + photo detail)"
+    assert panel.output.size_combo.itemText(0) == "Model's choice · 48 px"
     path = write_photo(tmp_path / "cat.jpg", "chelsea", (120, 80))
     with qtbot.waitSignal(panel.result_shown, timeout=60_000):
         panel.open_image(path)
@@ -215,8 +215,8 @@ def test_size_setting_translates_at_the_models_working_size_or_the_photos_own(wi
     native = uint8(Translator(model, device="cpu", working_size=0).translate_array(rgb))
     assert not np.array_equal(guided, native)
     np.testing.assert_array_equal(panel.result.pixels, guided)
-    assert "at 48 px, detail from the photo" in panel.live.info.text()
+    assert "at 48 px + photo detail" in panel.live.info.text()
     with qtbot.waitSignal(panel.result_shown, timeout=60_000):  # a new size translates the photo again
         panel.output.size_combo.setCurrentIndex(panel.output.size_combo.findData(0))
     np.testing.assert_array_equal(panel.result.pixels, native)
-    assert "detail from the photo" not in panel.live.info.text()
+    assert "photo detail" not in panel.live.info.text()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QButtonGroup, QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QButtonGroup, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from studio.core.jobs import Progress
 from studio.core.store import ModelStore
@@ -44,6 +44,8 @@ class LiveTranslation(QWidget):
 
         self.info = QLabel(objectName="Muted")
         self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long line must not widen the window: it is cut at the view's width (the tooltip has it whole)
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.zoom_label = QLabel("", objectName="Muted")
         bar = QHBoxLayout()
         bar.addWidget(self.info, 1)
@@ -120,10 +122,11 @@ class LiveTranslation(QWidget):
         self.view.set_after(result.picture)
         tiles = "whole image" if not result.tile else f"{result.tile}-px tiles"
         if result.working:
-            tiles += f" at {result.working} px, detail from the photo"
+            tiles += f" at {result.working} px + photo detail"
         width, height = result.picture.width, result.picture.height
         self.info.setText(f"{self._name} — {width}×{height} · {result.model} ({result.direction}) · "
                           f"{result.seconds:.2f} s on {result.device}, {tiles}")
+        self.info.setToolTip(self.info.text())
         self.shown.emit(result)
 
     def _failed(self, message: str) -> None:

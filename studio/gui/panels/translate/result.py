@@ -72,6 +72,9 @@ class ResultBox(QGroupBox):
         size_row = QHBoxLayout()
         size_row.addWidget(QLabel("Size"))
         self.size_combo = QComboBox()
+        # the entries' length must not widen the side column (the window would grow past the screen's)
+        self.size_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.size_combo.setMinimumContentsLength(12)
         for label, value in WORKING_SIZES:
             self.size_combo.addItem(label, value)
         self.size_combo.setToolTip(
@@ -125,7 +128,7 @@ class ResultBox(QGroupBox):
         """Name the chosen model's own working size in the "Model's choice" entry."""
         label = "Model's choice"
         if card_scale:
-            label += f" ({card_scale['short_side']} px + photo detail)"
+            label += f" · {card_scale['short_side']} px"
         self.size_combo.setItemText(0, label)
 
     def set_tile(self, value: int) -> None:
