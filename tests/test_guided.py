@@ -137,3 +137,15 @@ def test_cli_working_size(tmp_path, capsys):
     with_working_scale(name, WorkingScale(48))
     assert main(["models", "show", name]) == 0
     assert "48 px short side, detail from the photo" in capsys.readouterr().out
+
+
+def test_onnx_export_checks_the_network_alone_whatever_the_cards_working_scale(tmp_path):
+    """The ONNX graph is the network; its parity is checked against the network at the input's own size,
+    not against the app's guided translation (which would differ by design)."""
+    from studio.core import jobs
+    from studio.core.export import export_onnx_job
+
+    name = save_cyclegan("ws")
+    with_working_scale(name, WorkingScale(32))  # smaller than the parity inputs (64 and 43×81 px)
+    done = jobs.run(export_onnx_job(name, tmp_path / "ws.onnx"))
+    assert 0 <= done["max_abs_diff"] <= 1e-3

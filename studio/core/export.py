@@ -129,7 +129,7 @@ def _translator_part(model: LoadedModel, direction: str) -> Exportable:
     generator = model.generator(direction)
     multiple = int(getattr(generator, "size_multiple", 4))
     module = PadCropGenerator(inference_copy(generator), multiple).eval()
-    translator = Translator(model, direction, device="cpu", precision="fp32")
+    translator = Translator(model, direction, device="cpu", precision="fp32", working_size=0)  # the network alone
     channels = int(getattr(generator, "config", {}).get("input_nc", 3))
 
     def reference(inputs: list[np.ndarray]) -> list[np.ndarray]:

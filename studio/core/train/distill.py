@@ -130,7 +130,8 @@ def prepare(config: TrainConfig, folder: Path, store: ModelStore | None = None) 
             old.unlink()
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(manifest, json.dumps({"settings": wanted, "complete": False}, indent=2) + "\n")
-    translator = Translator(teacher_model(config, store), config.direction, device=config.device)  # work to do
+    # the teacher's network at the photo's own size (not a card's working scale): that is what the copy learns
+    translator = Translator(teacher_model(config, store), config.direction, device=config.device, working_size=0)
     jobs = [(part, index, path) for part, paths in (("train", train), ("held_out", held_out))
             for index, path in enumerate(paths)]
     yield log_event(log, "info", f"translating {len(jobs)} photos with {config.teacher!r} ({config.direction}) "
