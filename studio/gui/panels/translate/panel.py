@@ -77,7 +77,7 @@ class TranslatePanel(Panel):
         self.live.failed.connect(lambda msg: self._fail("Translation failed", msg))
         self.live.idle.connect(self._update_state)
         self.output.blend_slider.valueChanged.connect(lambda value: self.view.set_blend(value / 100.0))
-        self.output.tile_changed.connect(self._auto_translate)
+        self.output.settings_changed.connect(self._auto_translate)
         self.output.saved.connect(self.saved)
         self.output.copied.connect(self.copied)
         self.output.failed.connect(self._fail)

@@ -51,13 +51,13 @@ class Output(QObject):
 
 class ResultBox(QGroupBox):
     """``saved`` carries the written path, ``copied`` follows a copy; ``failed`` carries
-    (what failed, why). ``tile_changed`` asks for the photo to be translated again (the tile or the
+    (what failed, why). ``settings_changed`` asks for the photo to be translated again (the tile or the
     size setting changed)."""
 
     saved = Signal(str)
     copied = Signal()
     failed = Signal(str, str)
-    tile_changed = Signal()
+    settings_changed = Signal()
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__("Result", parent)
@@ -101,8 +101,8 @@ class ResultBox(QGroupBox):
         layout.addLayout(out_row)
 
         self.blend_slider.valueChanged.connect(lambda value: self.blend_value.setText(f"{value}%"))
-        self.tile_combo.currentIndexChanged.connect(lambda _i: self.tile_changed.emit())
-        self.size_combo.currentIndexChanged.connect(lambda _i: self.tile_changed.emit())
+        self.tile_combo.currentIndexChanged.connect(lambda _i: self.settings_changed.emit())
+        self.size_combo.currentIndexChanged.connect(lambda _i: self.settings_changed.emit())
         self.save_button.clicked.connect(self.ask_save)
         self.copy_button.clicked.connect(self.copy_result)
         self.save.done.connect(self._saved)
