@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath, QPen, QWheelEvent
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QSizePolicy, QWidget
 
 from studio.gui import resources
 from studio.gui.qimages import Picture
+from studio.gui.widgets.common import tool_button
 
 MODES = ("wipe", "side", "result", "original")
+MODE_BUTTONS = (("wipe", "wipe", "Before/after wipe: drag the line"),  # mode, icon, tooltip
+                ("side", "side-by-side", "Side by side, zoom and pan together"),
+                ("result", "result", "Result only"),
+                ("original", "original", "Original only"))
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 FIT_MAX_ZOOM = 8.0  # small images are enlarged to fit, but not beyond this
 GAP = 6  # pixels between the two halves of the side-by-side view
@@ -358,3 +363,26 @@ class CompareView(QWidget):
             self.actual_size()
         else:
             super().keyPressEvent(event)
+
+
+def mode_buttons(view: CompareView, parent: QWidget, tips: dict[str, str] | None = None) -> tuple[QHBoxLayout, QButtonGroup]:
+    """A row of checkable buttons, one per mode of ``view``, that set its mode and follow it when
+    the mode changes elsewhere (a shortcut); ``tips`` replaces some tooltips (the Paint panel's)."""
+    group = QButtonGroup(parent)
+    row = QHBoxLayout()
+    row.setSpacing(2)
+    for mode, icon_name, tip in MODE_BUTTONS:
+        button = tool_button(icon_name, (tips or {}).get(mode, tip))
+        button.setCheckable(True)
+        button.setProperty("mode", mode)
+        button.setChecked(mode == view.mode)
+        group.addButton(button)
+        row.addWidget(button)
+    group.buttonClicked.connect(lambda b: view.set_mode(b.property("mode")))
+
+    def follow(mode: str) -> None:
+        for button in group.buttons():
+            button.setChecked(button.property("mode") == mode)
+
+    view.mode_changed.connect(follow)
+    return row, group

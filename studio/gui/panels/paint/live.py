@@ -15,15 +15,14 @@ import logging
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QButtonGroup, QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from studio.core import device as devices
 from studio.core.jobs import Preview, Progress
 from studio.core.paint.painter import Painter
-from studio.gui.panels.translate.live import MODES
 from studio.gui.qimages import make_picture
 from studio.gui.widgets.common import tool_button
-from studio.gui.widgets.compare import CompareView
+from studio.gui.widgets.compare import CompareView, mode_buttons
 from studio.gui.worker import TaskSlot
 
 from .work import LatestRequest, PaintRequest, render_loop
@@ -67,7 +66,8 @@ class LiveResult(QWidget):
         self.info.setToolTip("The time the last picture took to paint, on the render worker")
         bar = QHBoxLayout()
         bar.setSpacing(2)
-        bar.addLayout(self._mode_buttons())
+        mode_row, self.mode_group = mode_buttons(self.view, self, MODE_TIPS)
+        bar.addLayout(mode_row)
         bar.addStretch(1)
         for icon_name, tip, action in (("zoom-out", "Zoom out (−)", lambda: self.view.zoom_by(0.8)),
                                        ("zoom-in", "Zoom in (+)", lambda: self.view.zoom_by(1.25)),
@@ -81,29 +81,10 @@ class LiveResult(QWidget):
         layout.addLayout(bar)
         layout.addWidget(frame, 1)
         layout.addWidget(self.info)
-        self.mode_group.buttonClicked.connect(lambda b: self.view.set_mode(b.property("mode")))
-        self.view.mode_changed.connect(self._show_mode)
         self.slot.progress.connect(self._timed)
         self.slot.preview.connect(self._ready)
         self.slot.log.connect(lambda _level, message: self._warn(message))
         self.slot.failed.connect(self.failed)
-
-    def _mode_buttons(self) -> QHBoxLayout:
-        self.mode_group = QButtonGroup(self)
-        row = QHBoxLayout()
-        row.setSpacing(2)
-        for mode, icon_name, tip in MODES:
-            button = tool_button(icon_name, MODE_TIPS.get(mode, tip))
-            button.setCheckable(True)
-            button.setProperty("mode", mode)
-            button.setChecked(mode == self.view.mode)
-            self.mode_group.addButton(button)
-            row.addWidget(button)
-        return row
-
-    def _show_mode(self, mode: str) -> None:
-        for button in self.mode_group.buttons():
-            button.setChecked(button.property("mode") == mode)
 
     # -- requests ------------------------------------------------------------------------------
     @property

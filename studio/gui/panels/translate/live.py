@@ -6,20 +6,15 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QButtonGroup, QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from studio.core.jobs import Progress
 from studio.core.store import ModelStore
 from studio.gui.widgets.common import tool_button
-from studio.gui.widgets.compare import CompareView
+from studio.gui.widgets.compare import CompareView, mode_buttons
 from studio.gui.worker import TaskSlot
 
 from .work import Choice, OpenedImage, Translation, TranslatorCache, translate_photo
-
-MODES = (("wipe", "wipe", "Before/after wipe: drag the line"),
-         ("side", "side-by-side", "Side by side, zoom and pan together"),
-         ("result", "result", "Result only"),
-         ("original", "original", "Original only"))
 
 
 class LiveTranslation(QWidget):
@@ -49,7 +44,8 @@ class LiveTranslation(QWidget):
         self.zoom_label = QLabel("", objectName="Muted")
         bar = QHBoxLayout()
         bar.addWidget(self.info, 1)
-        bar.addLayout(self._mode_buttons())
+        mode_row, self.mode_group = mode_buttons(self.view, self)
+        bar.addLayout(mode_row)
         bar.addSpacing(12)
         for icon_name, tip, action in (("zoom-out", "Zoom out (−)", lambda: self.view.zoom_by(0.8)),
                                        ("zoom-in", "Zoom in (+)", lambda: self.view.zoom_by(1.25)),
@@ -66,27 +62,12 @@ class LiveTranslation(QWidget):
         layout.addWidget(frame, 1)
         layout.addLayout(bar)
 
-        self.mode_group.buttonClicked.connect(lambda b: self.view.set_mode(b.property("mode")))
-        self.view.mode_changed.connect(self._show_mode)
         self.view.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f}%"))
         self.slot.started.connect(lambda _n: self.view.set_busy("Translating…"))
         self.slot.progress.connect(self._progress)
         self.slot.result.connect(self._ready)
         self.slot.failed.connect(self._failed)
         self.slot.idle.connect(self._idle)
-
-    def _mode_buttons(self) -> QHBoxLayout:
-        self.mode_group = QButtonGroup(self)
-        row = QHBoxLayout()
-        row.setSpacing(2)
-        for mode, icon_name, tip in MODES:
-            button = tool_button(icon_name, tip)
-            button.setCheckable(True)
-            button.setProperty("mode", mode)
-            button.setChecked(mode == "wipe")
-            self.mode_group.addButton(button)
-            row.addWidget(button)
-        return row
 
     def show_photo(self, opened: OpenedImage) -> None:
         """A new photo: shown alone until its translation arrives."""
@@ -136,7 +117,3 @@ class LiveTranslation(QWidget):
     def _idle(self) -> None:
         self.view.set_busy("")
         self.idle.emit()
-
-    def _show_mode(self, mode: str) -> None:
-        for button in self.mode_group.buttons():
-            button.setChecked(button.property("mode") == mode)
