@@ -365,10 +365,19 @@ class CompareView(QWidget):
             super().keyPressEvent(event)
 
 
+class ModeButtons(QButtonGroup):
+    """The checkable buttons of a :class:`CompareView`'s modes. Its slot is a method, so Qt drops the
+    connection when either object goes (no closure outliving its buttons)."""
+
+    def show_mode(self, mode: str) -> None:
+        for button in self.buttons():
+            button.setChecked(button.property("mode") == mode)
+
+
 def mode_buttons(view: CompareView, parent: QWidget, tips: dict[str, str] | None = None) -> tuple[QHBoxLayout, QButtonGroup]:
     """A row of checkable buttons, one per mode of ``view``, that set its mode and follow it when
     the mode changes elsewhere (a shortcut); ``tips`` replaces some tooltips (the Paint panel's)."""
-    group = QButtonGroup(parent)
+    group = ModeButtons(parent)
     row = QHBoxLayout()
     row.setSpacing(2)
     for mode, icon_name, tip in MODE_BUTTONS:
@@ -379,10 +388,5 @@ def mode_buttons(view: CompareView, parent: QWidget, tips: dict[str, str] | None
         group.addButton(button)
         row.addWidget(button)
     group.buttonClicked.connect(lambda b: view.set_mode(b.property("mode")))
-
-    def follow(mode: str) -> None:
-        for button in group.buttons():
-            button.setChecked(button.property("mode") == mode)
-
-    view.mode_changed.connect(follow)
+    view.mode_changed.connect(group.show_mode)
     return row, group
