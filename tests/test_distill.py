@@ -82,6 +82,19 @@ def test_a_fast_copy_is_the_teachers_kind_and_direction_with_its_fidelity_and_sp
         Translator(copy, "a2b", device="cpu")
 
 
+def test_a_copy_is_used_at_its_teachers_working_scale(tmp_path, teacher):
+    """A card's working scale is about its network (where it paints cleanly); the copy learned that network's
+    own-size output, so it inherits the scale and translates large photos the way its teacher does."""
+    scale = {"short_side": 32, "radius": 2, "eps": 0.01}
+    ModelStore().update_card("teacher", {"working_scale": scale})
+    run(train_job(config("scaled copy", photo_folder(tmp_path), max_steps=2)))
+    copy = ModelStore().load("scaled copy")
+    assert copy.info.card["working_scale"] == scale
+    translator = Translator(copy, "a2b", device="cpu")
+    assert translator.working is not None and translator.working.short_side == 32
+    assert Translator(copy, "a2b", device="cpu", working_size=0).working is None
+
+
 def studio_home_path():
     from pathlib import Path
 

@@ -284,6 +284,8 @@ class DistillTrainer(Trainer):
             "name": c.teacher, "kind": self.teacher_card["kind"], "direction": c.direction,
             "arch": self.teacher_card["networks"][self.role]["arch"], "created": self.teacher_card.get("created"),
         })
+        if "working_scale" in self.teacher_card:  # it copies the network, so it is best used at the same scale
+            card["working_scale"] = dict(self.teacher_card["working_scale"])
         latency = self.latency_ms()
         card["metrics"]["latency_ms"] = latency
         speedup = latency["teacher"] / max(latency["student"], 1e-9)
