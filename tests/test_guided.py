@@ -10,10 +10,11 @@ from conftest import photo, psnr
 from helpers import save_cyclegan
 
 from studio.cli import main
+from studio.core import nets
 from studio.core.errors import StudioError
 from studio.core.evaluate.checkerboard import nyquist_fraction
 from studio.core.images import read_image, write_image
-from studio.core.store import ModelStore
+from studio.core.store import ModelStore, new_card
 from studio.core.translate import Translator, guided
 from studio.core.translate.guided import WorkingScale, downscale, guided_upsample
 
@@ -149,3 +150,29 @@ def test_onnx_export_checks_the_network_alone_whatever_the_cards_working_scale(t
     with_working_scale(name, WorkingScale(32))  # smaller than the parity inputs (64 and 43×81 px)
     done = jobs.run(export_onnx_job(name, tmp_path / "ws.onnx"))
     assert 0 <= done["max_abs_diff"] <= 1e-3
+
+
+def test_cli_sets_and_clears_a_models_working_scale(tmp_path, capsys):
+    """`studio models set NAME --working-size PX` writes the card (the app's and the CLI's default from then on);
+    0 takes it away again; a latent model or a built-in one is one error line and is left as it was."""
+    name = save_cyclegan("ws")
+    with_working_scale(name, WorkingScale(40, 3, 0.05))
+    assert main(["models", "set", name, "--working-size", "64"]) == 0
+    assert "translated at 64 px on the short side" in capsys.readouterr().out
+    card = ModelStore().get(name).card
+    assert card["working_scale"] == {"short_side": 64, "radius": 3, "eps": 0.05}  # its filter kept
+    write_image(tmp_path / "in.png", photo("chelsea", (120, 90)))
+    assert main(["translate", "--model", name, "-q", str(tmp_path / "in.png"), "-o", str(tmp_path / "set.png")]) == 0
+    assert main(["translate", "--model", name, "-q", "--working-size", "64", str(tmp_path / "in.png"),
+                 "-o", str(tmp_path / "asked.png")]) == 0
+    assert np.array_equal(read_image(tmp_path / "set.png").rgb, read_image(tmp_path / "asked.png").rgb)
+    assert main(["models", "set", name, "--working-size", "0"]) == 0
+    assert "working_scale" not in ModelStore().get(name).card
+    capsys.readouterr()
+    assert main(["models", "set", name, "--working-size", "8"]) == 1
+    assert capsys.readouterr().err.count("\n") == 1 and "working_scale" not in ModelStore().get(name).card
+    vae = nets.build("conv_vae", {"image_size": 32, "latent_dim": 8, "channels": 8, "max_channels": 32})
+    ModelStore().save("latent", new_card("vae", {"vae": ("conv_vae", vae.config)}, image_size=32),
+                      {"vae": vae.state_dict()})
+    assert main(["models", "set", "latent", "--working-size", "64"]) == 1
+    assert "a working scale is for translators" in capsys.readouterr().err

@@ -49,6 +49,12 @@ def register(sub: Any) -> None:
     p.add_argument("name")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_models_remove)
+    p = msub.add_parser("set", help="change how a user model is used: its working scale")
+    p.add_argument("name")
+    p.add_argument("--working-size", type=int, required=True, metavar="PX",
+                   help="translate photos larger than PX (short side) at PX and bring back their detail with a "
+                        "guided filter; 0: at the photo's own size")
+    p.set_defaults(func=cmd_models_set)
     p = msub.add_parser("export", help="export a model to a single file")
     p.add_argument("name")
     p.add_argument("--format", default="safetensors", choices=["safetensors", "onnx"])
@@ -164,6 +170,22 @@ def cmd_models_remove(args: argparse.Namespace) -> int:
             return 1
     store.remove(args.name)
     print(f"removed {args.name}")
+    return 0
+
+
+def cmd_models_set(args: argparse.Namespace) -> int:
+    from studio.core.translate.guided import WorkingScale
+
+    store = open_store()
+    info = store.get(args.name)
+    if info.kind not in ("cyclegan", "cut", "pix2pix"):
+        raise StudioError(f"{info.name!r} is a {info.kind} model; a working scale is for translators")
+    scale = None
+    if args.working_size:  # under 16 px is one error line; the card's own filter settings are kept
+        old = WorkingScale.from_card(info.card)
+        scale = WorkingScale(args.working_size, *((old.radius, old.eps) if old else ()))
+    store.update_card(info.name, {"working_scale": scale.to_card() if scale else None})
+    print(f"{info.name}: " + (scale.describe() if scale else "translated at the photo's own size"))
     return 0
 
 

@@ -165,9 +165,9 @@ class ModelStore:
         return self._read_info(target, builtin=False)
 
     def update_card(self, name: str, changes: Mapping[str, Any]) -> ModelInfo:
-        """Merge ``changes`` into a user model's card (e.g. new metrics), atomically."""
+        """Merge ``changes`` into a user model's card (e.g. new metrics), atomically; a None value removes its key."""
         info = self._writable(name)
-        card = {**info.card, **changes}
+        card = {key: value for key, value in {**info.card, **changes}.items() if value is not None}
         check_card(card, info.path)
         atomic_write_text(info.path / CARD_NAME, json.dumps(card, indent=2) + "\n")
         return self._read_info(info.path, builtin=False)
