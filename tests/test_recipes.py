@@ -20,8 +20,8 @@ def _images(folder: Path) -> dict[str, np.ndarray]:
 
 
 def test_recipe_data_are_reproducible_and_keep_the_held_out_photo_apart(tmp_path):
-    first = starter_data.build(tmp_path / "one", size=48, per_photo=4)
-    second = starter_data.build(tmp_path / "two", size=48, per_photo=4)
+    first = starter_data.build(tmp_path / "one", size=48, per_photo=4, landscapes=3)
+    second = starter_data.build(tmp_path / "two", size=48, per_photo=4, landscapes=3)
     for name, folder in first.items():
         a, b = _images(folder), _images(second[name])
         assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a), name
@@ -30,6 +30,7 @@ def test_recipe_data_are_reproducible_and_keep_the_held_out_photo_apart(tmp_path
     assert not any(name.startswith(starter_data.HELD_OUT) for name in photos)
     assert all(name.startswith(starter_data.HELD_OUT) for name in _images(first["held_out_photos"]))
     assert len(_images(first["faces"])) == 100
+    assert {im.shape for im in _images(first["landscapes"]).values()} == {(64, 64, 3)}
     assert {im.shape for im in photos.values()} == {(48, 48, 3)}
 
 
@@ -44,8 +45,21 @@ def test_the_filters_do_what_their_names_say():
     assert poster.shape == rgb.shape
 
 
+def test_landscapes_are_skies_over_land_along_the_whole_day():
+    rng = np.random.default_rng(3)
+    scenes = [starter_data.landscape(rng).astype(np.float64) for _ in range(40)]
+    for scene in scenes:
+        top = scene[:4]
+        assert top.std(axis=1).mean() < 6  # the sky's top is a smooth gradient, without speckle
+        assert top[..., 2].mean() > top[..., 0].mean() + 10  # and bluer than red, at noon as at night
+    brightness = sorted(scene.mean() for scene in scenes)
+    assert brightness[0] < 40 and brightness[-1] > 110  # nights and noons both
+    rows = np.stack([scene.mean(axis=(1, 2)) for scene in scenes])
+    assert (np.abs(np.diff(rows, axis=1)).max(axis=1) > 8).mean() > 0.9  # a horizon or a ridge in almost every one
+
+
 def test_latent_recipes_ship_held_out_faces_as_examples(tmp_path):
-    data = starter_data.build(tmp_path, size=32, per_photo=1)
+    data = starter_data.build(tmp_path, size=32, per_photo=1, landscapes=40)
     vae = next(r for r in starter_models.RECIPES if r.kind == "vae")
     files = starter_models.example_files(vae, data)
     assert len(files) == 4 and all(rel.startswith("examples/face_") for rel in files)
