@@ -73,6 +73,14 @@ class Recipe:
 EVERY = {"checkpoint_every": 1000, "preview_every": 500}  # checkpoints and previews, all four recipes
 CROPS_128 = {"crop_size": 128, "load_size": 144, **EVERY}  # the two translators: 128-px crops of 144-px photos
 
+def vae_overrides(size: int, beta: float) -> dict[str, Any]:
+    """The latent starters' VAE: a 32-d latent, channels 32 up to 256, at ``size`` px; epochs long enough for
+    --max-steps to set the length."""
+    return {"crop_size": size, **EVERY, "beta": beta, "n_epochs": 1000, "n_epochs_decay": 1000,
+            "generator": {"arch": "conv_vae", "params": {"image_size": size, "latent_dim": 32, "channels": 32,
+                                                         "max_channels": 256}}}
+
+
 RECIPES = [
     Recipe(
         name="photo to sketch", kind="pix2pix", preset="fast",
@@ -122,10 +130,7 @@ RECIPES = [
                "and generic (held-out PSNR about 18 dB), and every image decodes to a face-like picture: drop "
                "faces, not landscapes, on the canvas. The held-out ELBO is low because the decoder's noise scale "
                "was fitted to the 90 training faces, which it reproduces far more sharply than new ones.",
-        overrides={"crop_size": 32, **EVERY, "beta": 2.0,
-                   "generator": {"arch": "conv_vae", "params": {"image_size": 32, "latent_dim": 32, "channels": 32,
-                                                                "max_channels": 256}},
-                   "n_epochs": 1000, "n_epochs_decay": 1000},  # long enough for --max-steps to set the length
+        overrides=vae_overrides(32, beta=2.0),
         eval_folders=("faces", None),
     ),
     Recipe(
@@ -141,10 +146,7 @@ RECIPES = [
                "30.7 dB). Interpolations change smoothly, frame to frame. Random samples are dream-like: skies over "
                "rounded dark ridges, more often dusk and night than noon, now and then a hill floating in the sky; a "
                "lower temperature (0.7-0.8) or starting from the example landscapes gives cleaner scenes.",
-        overrides={"crop_size": 64, **EVERY, "beta": 1.0,
-                   "generator": {"arch": "conv_vae", "params": {"image_size": 64, "latent_dim": 32, "channels": 32,
-                                                                "max_channels": 256}},
-                   "n_epochs": 1000, "n_epochs_decay": 1000},
+        overrides=vae_overrides(64, beta=1.0),
         eval_folders=("landscapes", None), featured=True, source=DRAWN,
     ),
     Recipe(
