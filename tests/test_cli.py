@@ -13,6 +13,7 @@ from helpers import save_cyclegan
 
 from studio.cli import main
 from studio.core.images import read_image, write_image
+from studio.core.store import ModelStore
 
 
 def test_models_list_show_and_remove(capsys):
@@ -29,6 +30,29 @@ def test_models_list_show_and_remove(capsys):
     assert main(["models", "remove", "tiny", "--yes"]) == 0
     assert main(["models", "show", "tiny"]) == 1
     assert "no model named 'tiny'" in capsys.readouterr().err
+
+
+def test_models_duplicate_and_rename(capsys, builtin_dir):
+    """A built-in can be copied, not renamed; names already taken are one error line each."""
+    save_cyclegan("tiny")
+    assert main(["models", "duplicate", "tiny", "tiny copy"]) == 0
+    assert capsys.readouterr().out == "copied tiny to tiny copy\n"
+    assert main(["models", "show", "tiny copy", "--json"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["name"] == "tiny copy" and card["provenance"]["duplicated_from"] == "tiny"
+    assert main(["models", "duplicate", "tiny", "tiny copy"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["models", "rename", "tiny copy", "mine"]) == 0
+    assert capsys.readouterr().out == "renamed tiny copy to mine\n"
+    assert main(["models", "show", "tiny copy"]) == 1 and main(["models", "show", "mine"]) == 0
+    capsys.readouterr()
+    ModelStore().get("tiny").path.rename(builtin_dir / "tiny")  # now a built-in
+    builtin = "tiny"
+    assert ModelStore().get(builtin).builtin
+    assert main(["models", "rename", builtin, "other"]) == 1
+    assert "built-in model and cannot be changed" in capsys.readouterr().err
+    assert main(["models", "duplicate", builtin, "my starter"]) == 0
+    assert not ModelStore().get("my starter").builtin
 
 
 def test_translate_one_file_to_a_file(tmp_path, capsys):

@@ -60,6 +60,29 @@ def reference_reconstructions(paths) -> np.ndarray:
     return latent.to_rgb8(model.reconstruct(model.load_images(paths))).astype(int)
 
 
+def test_decoded_pictures_are_drawn_smooth_at_any_enlargement_previews_show_their_pixels(qtbot):
+    """A 64-px landscape drawn 400 px wide is interpolated in the latent views; a training preview enlarged 3×
+    or more shows its pixels as squares (a grain stays visible)."""
+    from PySide6.QtGui import QImage
+
+    from studio.gui.widgets.common import ImageLabel
+
+    checker = np.kron(np.array([[0, 255], [255, 0]], np.uint8), np.ones((4, 4), np.uint8))  # 8×8, 4-px squares
+    rgb = np.ascontiguousarray(np.repeat(checker[..., None], 3, axis=2))
+    image = QImage(rgb.data, 8, 8, 24, QImage.Format.Format_RGB888).copy()
+    levels = {}
+    for smooth in (False, True):
+        label = ImageLabel("", smooth=smooth)
+        qtbot.addWidget(label)
+        label.resize(216, 216)  # 200 px of image: 25× enlargement
+        label.set_image(image)
+        grab = label.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        row = np.array([grab.pixelColor(x, 108).red() for x in range(20, 196)])
+        levels[smooth] = len(np.unique(row))
+    assert levels[False] == 2  # black and white squares only
+    assert levels[True] > 5  # a ramp of greys between them
+
+
 def test_pad_weights_are_bilinear_on_corners_inverse_distance_when_free_and_one_hot_on_anchors():
     corners = corner_positions(4)
     assert pad_weights(corners, (0.25, 0.5), "corners") == pytest.approx([0.375, 0.125, 0.375, 0.125])

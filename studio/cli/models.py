@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: Any) -> None:
-    models = sub.add_parser("models", help="list, inspect, install, import, export and remove models")
+    models = sub.add_parser("models", help="list, inspect, install, import, copy, rename, export and remove models")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     p = msub.add_parser("list", help="list built-in and user models")
     p.add_argument("--json", action="store_true")
@@ -49,6 +49,14 @@ def register(sub: Any) -> None:
     p.add_argument("name")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_models_remove)
+    p = msub.add_parser("duplicate", help="copy a model under a new name (a built-in one too), to change or fine-tune it")
+    p.add_argument("name")
+    p.add_argument("new_name", metavar="NEW_NAME")
+    p.set_defaults(func=cmd_models_duplicate)
+    p = msub.add_parser("rename", help="rename a user model")
+    p.add_argument("name")
+    p.add_argument("new_name", metavar="NEW_NAME")
+    p.set_defaults(func=cmd_models_rename)
     p = msub.add_parser("set", help="change how a user model is used: its working scale")
     p.add_argument("name")
     p.add_argument("--working-size", type=int, required=True, metavar="PX",
@@ -170,6 +178,18 @@ def cmd_models_remove(args: argparse.Namespace) -> int:
             return 1
     store.remove(args.name)
     print(f"removed {args.name}")
+    return 0
+
+
+def cmd_models_duplicate(args: argparse.Namespace) -> int:
+    info = open_store().duplicate(args.name, args.new_name)
+    print(f"copied {args.name} to {info.name}")
+    return 0
+
+
+def cmd_models_rename(args: argparse.Namespace) -> int:
+    info = open_store().rename(args.name, args.new_name)
+    print(f"renamed {args.name} to {info.name}")
     return 0
 
 

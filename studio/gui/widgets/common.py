@@ -168,12 +168,17 @@ def paint_backdrop(painter: QPainter, widget: QWidget, radius: float, placeholde
 
 
 class ImageLabel(QWidget):
-    """Shows one image scaled to fit, keeping its aspect ratio (e.g. a training preview)."""
+    """Shows one image scaled to fit, keeping its aspect ratio (e.g. a training preview).
 
-    def __init__(self, placeholder: str = "", parent: QWidget | None = None):
+    From 3× up it shows the image's pixels as squares, so a preview's grain is seen, not smoothed away;
+    ``smooth`` interpolates at any enlargement instead, for pictures a model decodes at a small size (a
+    64-px landscape drawn 400 px wide), whose pixels mean nothing to the person looking."""
+
+    def __init__(self, placeholder: str = "", parent: QWidget | None = None, smooth: bool = False):
         super().__init__(parent)
         self._image: QImage | None = None
         self.placeholder = placeholder
+        self.smooth = smooth
         self.setMinimumSize(160, 100)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -195,7 +200,7 @@ class ImageLabel(QWidget):
         scale = min(area.width() / self._image.width(), area.height() / self._image.height())
         w, h = self._image.width() * scale, self._image.height() * scale
         target = QRectF(area.center().x() - w / 2, area.center().y() - h / 2, w, h)
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 3)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.smooth or scale < 3)
         painter.drawImage(target, self._image)
 
 

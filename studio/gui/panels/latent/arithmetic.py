@@ -73,7 +73,7 @@ class ArithmeticPart(QObject):
         self.strength.setPageStep(25)
         self.strength.setAccessibleName("Arithmetic strength")
         self.strength.valueChanged.connect(self._strength_changed)
-        self.result_view = ImageLabel("C + s·(A − B) appears here.")
+        self.result_view = ImageLabel("C + s·(A − B) appears here.", smooth=True)
         self.result_view.setMinimumSize(160, 160)
         self.result_caption = QLabel("", objectName="Muted")
         self.result_caption.setWordWrap(True)

@@ -64,7 +64,7 @@ class Canvas(QObject):
 
     def _build(self) -> None:
         self.pad = LatentPad()
-        self.result_view = ImageLabel("The blend at the cursor appears here.")
+        self.result_view = ImageLabel("The blend at the cursor appears here.", smooth=True)
         self.result_view.setMinimumSize(220, 220)
         self.result_caption = QLabel("", objectName="Muted")
         self.result_caption.setWordWrap(True)

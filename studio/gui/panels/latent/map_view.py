@@ -74,7 +74,7 @@ class MapPart(QObject):
         self.view = MapView()
         self.view.hovered.connect(self._hovered)
         self.view.picked.connect(self._picked)
-        self.preview = ImageLabel("The latent under the mouse appears here.")
+        self.preview = ImageLabel("The latent under the mouse appears here.", smooth=True)
         self.preview.setMinimumSize(200, 200)
         self.preview_caption = QLabel("", objectName="Muted")
         self.preview_caption.setWordWrap(True)

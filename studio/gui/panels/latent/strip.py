@@ -57,7 +57,7 @@ class StripPart(QObject):
 
     def _build(self) -> None:
         self.strip_view = StripView()
-        self.strip_player = ImageLabel("")
+        self.strip_player = ImageLabel("", smooth=True)
         self.strip_player.setMinimumSize(110, 110)
         self.strip_player.setMaximumWidth(130)
         strip_row = QHBoxLayout()
