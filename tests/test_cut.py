@@ -233,11 +233,11 @@ def test_cut_evaluation_reports_kid_and_memorisation_without_a_cycle(trained, cu
 def test_sigkill_during_fastcut_training_then_resume_reaches_the_planned_steps(tmp_path, studio_home):
     a, b = unpaired_folders(tmp_path, junk=False)
     cmd = [sys.executable, "-m", "studio", "train", "cut", "--variant", "fastcut", "--a", str(a), "--b", str(b),
-           "--name", "killed", "--preset", "fast", "--size", "32", "--max-steps", "120", "--checkpoint-every", "3",
+           "--name", "killed", "--preset", "fast", "--size", "32", "--max-steps", "40", "--checkpoint-every", "3",
            "--num-patches", "32", "-q"]
-    kill_then_resume(cmd, "killed", studio_home, 120, {**os.environ, "STUDIO_HOME": str(studio_home)})
+    kill_then_resume(cmd, "killed", studio_home, 40, {**os.environ, "STUDIO_HOME": str(studio_home)})
     info = ModelStore().get("killed")
-    assert info.card["provenance"]["steps"] == 120 and info.card["provenance"]["config"]["variant"] == "fastcut"
+    assert info.card["provenance"]["steps"] == 40 and info.card["provenance"]["config"]["variant"] == "fastcut"
     assert info.card["provenance"]["config"]["nce_pixels"] is False  # the fast preset's layers: features only
     head = torch.load(studio_home / "runs" / "killed" / "checkpoint.pt", weights_only=False)["trainer"]["nets"]["F"]
     assert {key.split(".")[1] for key in head} == {"0", "1", "2", "3"}  # four layers, not CUT's five

@@ -210,9 +210,9 @@ def _studio(*args):
 def test_sigkill_during_training_then_resume_reaches_the_planned_steps(tmp_path, studio_home):
     a, b = unpaired_folders(tmp_path, junk=False)
     cmd = _studio("train", "cyclegan", "--a", str(a), "--b", str(b), "--name", "killed", "--preset", "fast",
-                  "--size", "32", "--max-steps", "120", "--checkpoint-every", "3", "-q")
-    kill_then_resume(cmd, "killed", studio_home, 120, {**os.environ, "STUDIO_HOME": str(studio_home)})
-    assert ModelStore().get("killed").card["provenance"]["steps"] == 120
+                  "--size", "32", "--max-steps", "40", "--checkpoint-every", "3", "-q")
+    kill_then_resume(cmd, "killed", studio_home, 40, {**os.environ, "STUDIO_HOME": str(studio_home)})
+    assert ModelStore().get("killed").card["provenance"]["steps"] == 40
 
 
 def test_torchrun_trains_with_two_processes_on_gloo(tmp_path, studio_home):
