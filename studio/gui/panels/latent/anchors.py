@@ -304,6 +304,5 @@ class AnchorTile(QFrame):
 
 
 def _pixmap(image: QImage, side: int) -> QPixmap:
-    mode = (Qt.TransformationMode.FastTransformation if image.width() * 2 < side
-            else Qt.TransformationMode.SmoothTransformation)
-    return QPixmap.fromImage(image.scaled(side, side, Qt.AspectRatioMode.IgnoreAspectRatio, mode))
+    return QPixmap.fromImage(image.scaled(side, side, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                          Qt.TransformationMode.SmoothTransformation))

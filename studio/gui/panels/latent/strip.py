@@ -256,7 +256,7 @@ class StripView(QWidget):
         side = min(self.height() - 12.0, (self.width() - 12.0 - gap * (n - 1)) / n)
         x = (self.width() - (n * side + (n - 1) * gap)) / 2
         y = (self.height() - side) / 2
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, side < 2 * self._images[0].width())
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)  # decoded frames: no pixel squares
         for i, image in enumerate(self._images):
             rect = QRectF(x + i * (side + gap), y, side, side)
             painter.drawImage(rect, image)
