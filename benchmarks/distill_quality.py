@@ -14,11 +14,13 @@
    ``--teacher-steps``; ``--teacher-only`` stops there; ``--teacher-upsample-init bilinear`` starts its
    transposed convolutions checkerboard-free, :func:`studio.core.nets.upsample.bilinear_transposed_init`), at
    128-px crops of the photos at a short side of 286 (the scale the copy works at).
-   ``--teacher-from DIR`` reuses the teacher of an earlier run's ``--out``.
+   ``--teacher-from DIR`` reuses the teacher of an earlier run's ``--out`` (``--teacher-name``: another model
+   of its store, such as that teacher trained on with ``studio train pix2pix --from teacher``).
 3. The copy: ``studio distill`` as the engine runs it (the ``fast`` preset: the light generator,
    L1 + SSIM), for ``--minutes`` of training after the teacher's outputs are cached (that time is
    printed too). ``--set FIELD=JSON`` changes a config field (``--set lambda_feat=1``).
-4. Figures, on the held-out coffee photo (never seen by teacher or copy), whole at a short side of
+4. Figures, on the held-out coffee photo (and how close teacher and copy are to the style itself, with
+   their checkerboard index against it: ``--style`` must name the teacher's style) (never seen by teacher or copy), whole at a short side of
    286 and translated as the app translates (:class:`studio.core.translate.Translator`): PSNR and
    SSIM of the copy against the teacher; the run's own figure on its held-out tenth of the
    folder; and the latency of both networks on a 512×512 image, interleaved, median of
@@ -153,6 +155,9 @@ def main() -> int:
                         help="the teacher's transposed convolutions start as the reference's (normal) or "
                              "checkerboard-free (bilinear; same architecture)")
     parser.add_argument("--teacher-from", type=Path, help="an earlier run's --out: reuse its teacher and photos")
+    parser.add_argument("--teacher-name", default="teacher",
+                        help="with --teacher-from: the teacher's name in that run's store (default teacher; e.g. one "
+                             "trained on with `studio train pix2pix --from teacher`)")
     parser.add_argument("--minutes", type=float, default=15.0, help="the copy's training budget (default 15)")
     parser.add_argument("--preset", default="fast", choices=["fast", "reference"])
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", help="a config field of the copy")
@@ -188,14 +193,14 @@ def main() -> int:
         return 0
     overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     name = f"copy-{time.strftime('%H%M%S')}"
-    config = run_config("distill", name, args.preset, {"teacher": "teacher", "dir_a": str(source / "photos"),
+    config = run_config("distill", name, args.preset, {"teacher": args.teacher_name, "dir_a": str(source / "photos"),
                                                        "minutes": args.minutes, "seed": args.seed, **overrides})
     started = time.monotonic()
     run_job(train_job(config), "copy")
     copy_s = time.monotonic() - started
 
     store = ModelStore()
-    teacher_model, copy_model = store.load("teacher"), store.load(name)
+    teacher_model, copy_model = store.load(args.teacher_name), store.load(name)
     photo = whole(coffee)
     teacher_out = Translator(teacher_model, device="cpu").translate_array(photo / 255.0)
     copy_out = Translator(copy_model, device="cpu").translate_array(photo / 255.0)
@@ -203,7 +208,12 @@ def main() -> int:
     seconds = latencies(inference_copy(teacher_model.generator()), inference_copy(copy_model.generator()),
                         args.repeats)
     card = copy_model.card
+    from studio.core.evaluate.checkerboard import checkerboard_index
+
+    target = style_function(args.style)(photo).astype(np.float32) / 255.0  # the style the teacher learned
     results = {
+        "teacher_psnr_to_style": psnr(t8, target), "teacher_checkerboard": checkerboard_index(t8, target),
+        "copy_psnr_to_style": psnr(c8, target), "copy_checkerboard": checkerboard_index(c8, target),
         "psnr_coffee": psnr(c8, t8), "ssim_coffee": ssim(c8, t8),
         "psnr_held_out": card["metrics"].get("psnr_to_teacher"), "ssim_held_out": card["metrics"].get("ssim_to_teacher"),
         "held_out_photos": card["metrics"].get("held_out_images"),
