@@ -36,14 +36,14 @@ def test_models_duplicate_and_rename(capsys, builtin_dir):
     """A built-in can be copied, not renamed; names already taken are one error line each."""
     save_cyclegan("tiny")
     assert main(["models", "duplicate", "tiny", "tiny copy"]) == 0
-    assert capsys.readouterr().out == "copied tiny to tiny copy\n"
+    assert capsys.readouterr().out == "copied 'tiny' to 'tiny copy'\n"
     assert main(["models", "show", "tiny copy", "--json"]) == 0
     card = json.loads(capsys.readouterr().out)
     assert card["name"] == "tiny copy" and card["provenance"]["duplicated_from"] == "tiny"
     assert main(["models", "duplicate", "tiny", "tiny copy"]) == 1
     assert "already exists" in capsys.readouterr().err
     assert main(["models", "rename", "tiny copy", "mine"]) == 0
-    assert capsys.readouterr().out == "renamed tiny copy to mine\n"
+    assert capsys.readouterr().out == "renamed 'tiny copy' to 'mine'\n"
     assert main(["models", "show", "tiny copy"]) == 1 and main(["models", "show", "mine"]) == 0
     capsys.readouterr()
     ModelStore().get("tiny").path.rename(builtin_dir / "tiny")  # now a built-in

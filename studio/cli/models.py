@@ -183,13 +183,13 @@ def cmd_models_remove(args: argparse.Namespace) -> int:
 
 def cmd_models_duplicate(args: argparse.Namespace) -> int:
     info = open_store().duplicate(args.name, args.new_name)
-    print(f"copied {args.name} to {info.name}")
+    print(f"copied {args.name!r} to {info.name!r}")
     return 0
 
 
 def cmd_models_rename(args: argparse.Namespace) -> int:
     info = open_store().rename(args.name, args.new_name)
-    print(f"renamed {args.name} to {info.name}")
+    print(f"renamed {args.name!r} to {info.name!r}")
     return 0
 
 
