@@ -19,12 +19,12 @@
 3. The copy: ``studio distill`` as the engine runs it (the ``fast`` preset: the light generator,
    L1 + SSIM), for ``--minutes`` of training after the teacher's outputs are cached (that time is
    printed too). ``--set FIELD=JSON`` changes a config field (``--set lambda_feat=1``).
-4. Figures, on the held-out coffee photo (and how close teacher and copy are to the style itself, with
-   their checkerboard index against it: ``--style`` must name the teacher's style) (never seen by teacher or copy), whole at a short side of
+4. Figures, on the held-out coffee photo (never seen by teacher or copy), whole at a short side of
    286 and translated as the app translates (:class:`studio.core.translate.Translator`): PSNR and
    SSIM of the copy against the teacher; the run's own figure on its held-out tenth of the
    folder; and the latency of both networks on a 512×512 image, interleaved, median of
-   ``--repeats``, at ``--threads`` threads, with their ratio.
+   ``--repeats``, at ``--threads`` threads, with their ratio. Also how close teacher and copy are to
+   the style itself, with their checkerboard index against it (``--style`` must name the teacher's).
 
 Prints a Markdown table and the JSON; writes ``coffee.png`` (photo | teacher | copy) and the
 copy's card into ``--out``. Asserts nothing. Run with ``OMP_NUM_THREADS=1`` on a busy 2-core machine.
@@ -174,6 +174,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from studio.core.evaluate.checkerboard import checkerboard_index
     from studio.core.evaluate.metrics import psnr, ssim
     from studio.core.store import ModelStore
     from studio.core.train.job import train_job
@@ -208,8 +209,6 @@ def main() -> int:
     seconds = latencies(inference_copy(teacher_model.generator()), inference_copy(copy_model.generator()),
                         args.repeats)
     card = copy_model.card
-    from studio.core.evaluate.checkerboard import checkerboard_index
-
     target = style_function(args.style)(photo).astype(np.float32) / 255.0  # the style the teacher learned
     results = {
         "teacher_psnr_to_style": psnr(t8, target), "teacher_checkerboard": checkerboard_index(t8, target),

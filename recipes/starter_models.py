@@ -62,7 +62,7 @@ class Recipe:
     description: str
     limits: str
     overrides: dict[str, Any] = field(default_factory=dict)
-    eval_folders: tuple[str, str | None] = ("", None)
+    eval_folders: tuple[str, str | None] = ("", None)  # its evaluation's inputs and targets (None: none)
     style: Callable[[np.ndarray], np.ndarray] | None = None  # the filter a translator learned (its checkerboard target)
     seed: int = 0  # the training run's seed (the data's is fixed)
     working_scale: WorkingScale | None = None  # how the app translates larger photos with it (the card's)
@@ -356,8 +356,7 @@ def publish(recipe: Recipe, work: ModelStore, out: ModelStore, data: dict[str, P
         card["metrics"] = {**card.get("metrics", {}), "checkerboard": pattern}
     if recipe.kind == "spade":
         card["metrics"] = {**card.get("metrics", {}), **paint_metrics(loaded, data)}
-    translator = recipe.kind in ("cyclegan", "pix2pix", "spade")
-    fp16_psnr = half_precision_psnr(loaded, data["held_out_photos" if translator else recipe.folders["dir_a"]])
+    fp16_psnr = half_precision_psnr(loaded, data[recipe.eval_folders[0]])  # the inputs it is evaluated on
     # A flow keeps fp32: its bits/dim (the card's metric) depend on exact log-determinants, and it is small.
     half = fp16_psnr >= HALF_MIN_PSNR and recipe.kind != "flow"
     provenance = dict(card.get("provenance", {}))

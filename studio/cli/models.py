@@ -49,14 +49,14 @@ def register(sub: Any) -> None:
     p.add_argument("name")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_models_remove)
-    p = msub.add_parser("duplicate", help="copy a model under a new name (a built-in one too), to change or fine-tune it")
-    p.add_argument("name")
-    p.add_argument("new_name", metavar="NEW_NAME")
-    p.set_defaults(func=cmd_models_duplicate)
-    p = msub.add_parser("rename", help="rename a user model")
-    p.add_argument("name")
-    p.add_argument("new_name", metavar="NEW_NAME")
-    p.set_defaults(func=cmd_models_rename)
+    for action, text, func in (
+            ("duplicate", "copy a model under a new name (a built-in one too), to change or fine-tune it",
+             cmd_models_duplicate),
+            ("rename", "rename a user model", cmd_models_rename)):
+        p = msub.add_parser(action, help=text)
+        p.add_argument("name")
+        p.add_argument("new_name", metavar="NEW_NAME")
+        p.set_defaults(func=func)
     p = msub.add_parser("set", help="change how a user model is used: its working scale")
     p.add_argument("name")
     p.add_argument("--working-size", type=int, required=True, metavar="PX",
