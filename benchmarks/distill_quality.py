@@ -11,7 +11,8 @@
    instance norm: what the reference publishes) trained by the engine as a pix2pix model (L1 + GAN)
    on those photos and a procedural style of them (``--style``: the recipes' comic-book ``poster``, the
    default; their pencil ``sketch``; or the unpaired benchmark's global ``colour`` mapping), for ``--teacher-minutes`` (or
-   ``--teacher-steps``; ``--teacher-only`` stops there; ``--teacher-upsample-init bilinear`` starts its
+   ``--teacher-steps``; ``--teacher-only`` stops there; ``--teacher-lambda-gan 0`` trains it on L1 alone;
+   ``--teacher-upsample-init bilinear`` starts its
    transposed convolutions checkerboard-free, :func:`studio.core.nets.upsample.bilinear_transposed_init`), at
    128-px crops of the photos at a short side of 286 (the scale the copy works at).
    ``--teacher-from DIR`` reuses the teacher of an earlier run's ``--out`` (``--teacher-name``: another model
@@ -106,13 +107,14 @@ def run_job(events: Any, label: str) -> Any:
     return value
 
 
-def train_teacher(root: Path, minutes: float, steps: int | None, upsample_init: str = "normal") -> None:
+def train_teacher(root: Path, minutes: float, steps: int | None, upsample_init: str = "normal",
+                  lambda_gan: float = 1.0) -> None:
     from studio.core.train.job import train_job
     from studio.core.train.presets import run_config
 
     options = {"dir_a": str(root / "photos"), "dir_b": str(root / "posters"), "crop_size": 128,
                "load_size": SHORT_SIDE, "minutes": None if steps else minutes, "max_steps": steps, "augment": "",
-               "preview_every": 500,
+               "preview_every": 500, "lambda_gan": lambda_gan,
                "generator": {"arch": "resnet_generator", "params": {"n_blocks": 9, "ngf": 64, "norm": "instance",
                                                                     "upsample_init": upsample_init}}}
     config = run_config("pix2pix", "teacher", "reference", options)
@@ -151,6 +153,8 @@ def main() -> int:
     parser.add_argument("--style", default="poster", choices=["poster", "sketch", "colour"],
                         help="the procedural style the teacher learns (default poster)")
     parser.add_argument("--teacher-only", action="store_true", help="build the photos and the teacher, then stop")
+    parser.add_argument("--teacher-lambda-gan", type=float, default=1.0,
+                        help="the teacher's GAN weight (1, pix2pix's; 0: L1 alone, a regression that converges quickly)")
     parser.add_argument("--teacher-upsample-init", choices=("normal", "bilinear"), default="normal",
                         help="the teacher's transposed convolutions start as the reference's (normal) or "
                              "checkerboard-free (bilinear; same architecture)")
@@ -187,7 +191,7 @@ def main() -> int:
     started = time.monotonic()
     if args.teacher_from is None:
         build_photos(out, args.photos, args.seed, args.style)
-        train_teacher(out, args.teacher_minutes, args.teacher_steps, args.teacher_upsample_init)
+        train_teacher(out, args.teacher_minutes, args.teacher_steps, args.teacher_upsample_init, args.teacher_lambda_gan)
     teacher_s = time.monotonic() - started
     if args.teacher_only:
         print(f"teacher built in {teacher_s / 60:.1f} min: reuse it with --teacher-from {out}")

@@ -50,7 +50,8 @@ def test_models_duplicate_and_rename(capsys, builtin_dir):
     builtin = "tiny"
     assert ModelStore().get(builtin).builtin
     assert main(["models", "rename", builtin, "other"]) == 1
-    assert "built-in model and cannot be changed" in capsys.readouterr().err
+    assert "built-in model and cannot be changed" in (err := capsys.readouterr().err)
+    assert "studio models duplicate 'tiny' NEW_NAME" in err  # the way out, named
     assert main(["models", "duplicate", builtin, "my starter"]) == 0
     assert not ModelStore().get("my starter").builtin
 

@@ -72,6 +72,7 @@ def _losses(events):
 
 
 @pytest.mark.parametrize("kind, over", [("cyclegan", {}), ("cyclegan", {"cycle_noise": 0.1}), ("pix2pix", {}),
+                                        ("pix2pix", {"lambda_gan": 0.0}),
                                         ("cut", {"variant": "fastcut"}),
                                         ("cut", {"variant": "cut", "augment": "color,translation,cutout"})])
 def test_resume_after_k_steps_equals_an_uninterrupted_run_step_for_step(tmp_path, kind, over):
@@ -91,6 +92,9 @@ def test_resume_after_k_steps_equals_an_uninterrupted_run_step_for_step(tmp_path
         plain = run(train_job(tiny_config(kind, "plain", *folders, max_steps=7, pool_size=2)))
         assert [s["cycle_A"] for s in _losses(plain)] != [s["cycle_A"] for s in _losses(full)]
         assert store.get("full").card["provenance"]["config"]["cycle_noise"] == 0.1
+    if "lambda_gan" in over:  # L1 alone: no discriminator term, and the card says so
+        assert all(set(losses) == {"G_L1"} for losses in _losses(full))
+        assert store.get("full").card["provenance"]["config"]["lambda_gan"] == 0.0
     a, b = store.load("full"), store.load("split")
     for role, net in a.networks.items():
         for (key, v), w in zip(net.state_dict().items(), b.networks[role].state_dict().values(), strict=True):
@@ -300,6 +304,8 @@ def test_run_config_rules_and_conflicts(tmp_path):
         run_config("cyclegan", "z", "reference", {**folders, "keep_discriminators": True})
     with pytest.raises(StudioError, match="no model named"):
         run_config("cyclegan", "z", "reference", folders, base_model="missing")
+    with pytest.raises(StudioError, match="--lambda-gan must be ≥ 0"):
+        run_config("pix2pix", "z", "reference", {**folders, "lambda_gan": -1.0})
 
 
 def test_a_config_saved_by_an_older_studio_still_loads():
@@ -350,6 +356,7 @@ def test_cli_augment_flags_reach_the_config(tmp_path):
     assert options("--no-augment")["augment"] == ""
     assert run_config("cyclegan", "x", "fast", options("--augment", "colour, cutout")).augment == "color,cutout"
     assert run_config("cyclegan", "x", "fast", options("--no-augment")).augment == ""
+    assert options()["lambda_gan"] is None and run_config("pix2pix", "x", "fast", options("--lambda-gan", "0")).lambda_gan == 0
     with pytest.raises(StudioError, match="unknown augmentation 'zoom'"):
         run_config("cyclegan", "x", "fast", options("--augment", "zoom"))
     with pytest.raises(SystemExit):

@@ -60,6 +60,8 @@ def register(sub: Any) -> None:
     p.add_argument("--cycle-noise", type=float, help="CycleGAN: noise (std, images in [-1, 1]) added to a translation "
                                                      "before it goes back, so no detail hides in grain (0: off)")
     p.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
+    p.add_argument("--lambda-gan", type=float, help="pix2pix GAN weight (1; 0: L1 alone, no discriminator: "
+                                                    "faster and never grainy, but blurrier where the answer is uncertain)")
     p.add_argument("--beta", type=float, help="VAE: weight of the KL term (1: the plain ELBO; >1: a smoother latent space)")
     p.add_argument("--denoise", type=float, metavar="SIGMA",
                    help="autoencoder: corrupt its inputs with Gaussian noise of this σ (pixels in [-1, 1]; 0.1-0.3 "
@@ -174,7 +176,8 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "load_size": args.load_size, "preprocess": args.preprocess, "max_steps": args.max_steps, "minutes": args.minutes,
         "checkpoint_every": args.checkpoint_every, "preview_every": args.preview_every,
         "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
-        "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1, "pool_size": args.pool_size, "beta": args.beta,
+        "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1,
+        "lambda_gan": args.lambda_gan, "pool_size": args.pool_size, "beta": args.beta,
         "cycle_noise": args.cycle_noise,
         "denoise": args.denoise, "minibatch_std": args.minibatch_std,
         "seed": args.seed, "workers": args.workers, "epochs": args.epochs, "n_epochs": args.n_epochs,

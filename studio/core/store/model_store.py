@@ -207,7 +207,8 @@ class ModelStore:
     def _writable(self, name: str) -> ModelInfo:
         info = self.get(name)
         if info.builtin:
-            raise StoreError(f"{name!r} is a built-in model and cannot be changed; duplicate it first")
+            raise StoreError(f"{name!r} is a built-in model and cannot be changed; change a copy of it (Duplicate… in "
+                             f"the Models panel, or: studio models duplicate {name!r} NEW_NAME)")
         return info
 
     def _is_builtin_name(self, name: str) -> bool:

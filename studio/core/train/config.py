@@ -43,6 +43,7 @@ class TrainConfig:
     lambda_identity: float = 0.5  # times the cycle weight, as in the reference
     cycle_noise: float = 0.0  # CycleGAN: std of Gaussian noise on a translation before it is translated back
     lambda_l1: float = 100.0  # pix2pix
+    lambda_gan: float = 1.0  # pix2pix: weight of the GAN term (0: L1 alone, a regression; the discriminator rests)
     lambda_gp: float = 10.0  # wgangp
     beta: float = 1.0  # VAE: weight of the KL term (β-VAE); 1 trains on the ELBO itself
     minibatch_std: bool = False  # DCGAN: the discriminator sees the batch's spread (a remedy for mode collapse)
@@ -99,6 +100,8 @@ class TrainConfig:
             raise StudioError(f"--size must be a multiple of 4 and at least 16, got {self.crop_size}")
         if self.batch_size < 1 or self.n_epochs < 0 or self.n_epochs_decay < 0:
             raise StudioError("batch size must be ≥ 1 and epoch counts ≥ 0")
+        if self.lambda_gan < 0:
+            raise StudioError(f"--lambda-gan must be ≥ 0, got {self.lambda_gan}")
         if self.beta < 0:
             raise StudioError(f"--beta must be ≥ 0, got {self.beta}")
         if not 0 <= self.denoise <= 2:

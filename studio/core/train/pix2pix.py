@@ -1,6 +1,8 @@
 """pix2pix (Isola et al. 2017) as a training algorithm.
 
-G: A→B, a conditional discriminator on concat(A, B); vanilla GAN + L1 (λ=100).
+G: A→B, a conditional discriminator on concat(A, B); vanilla GAN + L1 (λ=100). With
+``lambda_gan`` 0 the generator learns L1 alone (the paper's "L1 only" ablation: a regression,
+blurrier where the answer is uncertain, exact where it is not) and the discriminator is not trained.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class Pix2PixTrainer(Trainer):
     folder_titles = ("Inputs (A)", "Targets (B), same file names as A")
     generator_roles = ("G",)
     discriminator_roles = ("D",)
-    card_config_keys = ("augment",)
+    card_config_keys = ("augment", "lambda_gan")
 
     @classmethod
     def check_data(cls, config: TrainConfig) -> None:
@@ -46,6 +48,14 @@ class Pix2PixTrainer(Trainer):
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         c = self.config
         real_a, real_b = self.to_device(batch, "A"), self.to_device(batch, "B")
+        if not c.lambda_gan:  # L1 alone: no discriminator to train or to ask
+            self.opt_g.zero_grad(set_to_none=True)
+            with self.autocast():
+                fake_b = self.nets["G"](real_a)
+                loss_l1 = nn.functional.l1_loss(fake_b.float(), real_b.float()) * c.lambda_l1
+            loss_l1.backward()
+            self.opt_g.step()
+            return {"G_L1": loss_l1.item()}
         d = unwrap(self.nets["D"])
         assert self.opt_d is not None
         with self.autocast():
@@ -59,7 +69,7 @@ class Pix2PixTrainer(Trainer):
         set_requires_grad([d], False)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_gan = self.gan_loss(d(self.judged(torch.cat([real_a, fake_b], 1))), True)
+            loss_gan = self.gan_loss(d(self.judged(torch.cat([real_a, fake_b], 1))), True) * c.lambda_gan
             loss_l1 = nn.functional.l1_loss(fake_b.float(), real_b.float()) * c.lambda_l1
             loss_g = loss_gan + loss_l1
         loss_g.backward()

@@ -157,7 +157,7 @@ class ModelsPanel(Panel):
         self.reveal_button.setEnabled(info is not None)
         for button in (self.rename_button, self.delete_button):
             button.setEnabled(writable and not busy)
-            button.setToolTip("" if writable or info is None else "Built-in models are read-only; duplicate it first")
+            button.setToolTip("" if writable or info is None else "Built-in models are read-only: Duplicate… it and change the copy")
         self.empty_hint.setVisible(self.table_model.rowCount() == 0)
         self.state_changed.emit()
 
