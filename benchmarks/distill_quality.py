@@ -11,7 +11,9 @@
    instance norm: what the reference publishes) trained by the engine as a pix2pix model (L1 + GAN)
    on those photos and a procedural style of them (``--style``: the recipes' comic-book ``poster``, the
    default; their pencil ``sketch``; or the unpaired benchmark's global ``colour`` mapping), for ``--teacher-minutes`` (or
-   ``--teacher-steps``; ``--teacher-only`` stops there; ``--teacher-lambda-gan 0`` trains it on L1 alone;
+   ``--teacher-steps``; ``--teacher-only`` stops there; ``--teacher-lambda-gan 0`` trains it on L1 alone,
+   ``--teacher-set FIELD=JSON`` changes a field of its config (``lr=1e-3``); ``--teacher-upsample bilinear``
+   makes it CUT's ResNet-9 (bilinear resize-convolutions, blur-pooled downsampling) instead of the reference's;
    ``--teacher-upsample-init bilinear`` starts its
    transposed convolutions checkerboard-free, :func:`studio.core.nets.upsample.bilinear_transposed_init`), at
    128-px crops of the photos at a short side of 286 (the scale the copy works at).
@@ -108,15 +110,19 @@ def run_job(events: Any, label: str) -> Any:
 
 
 def train_teacher(root: Path, minutes: float, steps: int | None, upsample_init: str = "normal",
-                  lambda_gan: float = 1.0) -> None:
+                  lambda_gan: float = 1.0, fields: dict[str, Any] | None = None, upsample: str = "transposed") -> None:
     from studio.core.train.job import train_job
     from studio.core.train.presets import run_config
 
+    params: dict[str, Any] = {"n_blocks": 9, "ngf": 64, "norm": "instance"}
+    if upsample == "transposed":  # the reference's resnet_9blocks
+        params["upsample_init"] = upsample_init
+    else:  # CUT's resnet_9blocks: antialiased, blur-pooled down and bilinear up
+        params.update(upsample="bilinear", downsample="blur")
     options = {"dir_a": str(root / "photos"), "dir_b": str(root / "posters"), "crop_size": 128,
                "load_size": SHORT_SIDE, "minutes": None if steps else minutes, "max_steps": steps, "augment": "",
-               "preview_every": 500, "lambda_gan": lambda_gan,
-               "generator": {"arch": "resnet_generator", "params": {"n_blocks": 9, "ngf": 64, "norm": "instance",
-                                                                    "upsample_init": upsample_init}}}
+               "preview_every": 500, "lambda_gan": lambda_gan, **(fields or {}),
+               "generator": {"arch": "resnet_generator", "params": params}}
     config = run_config("pix2pix", "teacher", "reference", options)
     run_job(train_job(config), "teacher")
 
@@ -155,6 +161,11 @@ def main() -> int:
     parser.add_argument("--teacher-only", action="store_true", help="build the photos and the teacher, then stop")
     parser.add_argument("--teacher-lambda-gan", type=float, default=1.0,
                         help="the teacher's GAN weight (1, pix2pix's; 0: L1 alone, a regression that converges quickly)")
+    parser.add_argument("--teacher-set", action="append", default=[], metavar="FIELD=JSON",
+                        help="a config field of the teacher's run (--teacher-set lr=1e-3)")
+    parser.add_argument("--teacher-upsample", choices=("transposed", "bilinear"), default="transposed",
+                        help="the teacher's ResNet-9: the reference's (transposed convolutions) or CUT's (bilinear "
+                             "resize-convolutions, blur-pooled downsampling)")
     parser.add_argument("--teacher-upsample-init", choices=("normal", "bilinear"), default="normal",
                         help="the teacher's transposed convolutions start as the reference's (normal) or "
                              "checkerboard-free (bilinear; same architecture)")
@@ -189,14 +200,16 @@ def main() -> int:
     recipes = starter_data()
     coffee = recipes.colour_photos()[recipes.HELD_OUT]
     started = time.monotonic()
+    overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
+    teacher_fields = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.teacher_set)}
     if args.teacher_from is None:
         build_photos(out, args.photos, args.seed, args.style)
-        train_teacher(out, args.teacher_minutes, args.teacher_steps, args.teacher_upsample_init, args.teacher_lambda_gan)
+        train_teacher(out, args.teacher_minutes, args.teacher_steps, args.teacher_upsample_init, args.teacher_lambda_gan,
+                      teacher_fields, args.teacher_upsample)
     teacher_s = time.monotonic() - started
     if args.teacher_only:
         print(f"teacher built in {teacher_s / 60:.1f} min: reuse it with --teacher-from {out}")
         return 0
-    overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
     name = f"copy-{time.strftime('%H%M%S')}"
     config = run_config("distill", name, args.preset, {"teacher": args.teacher_name, "dir_a": str(source / "photos"),
                                                        "minutes": args.minutes, "seed": args.seed, **overrides})

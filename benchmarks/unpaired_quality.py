@@ -39,6 +39,9 @@ target itself (G(x) = f(x), for the distribution and checkerboard figures):
   its floor for this content;
 - the checkerboard index (``studio.core.evaluate.checkerboard``): G(x)'s spectral power at the
   Nyquist frequencies over f(x)'s, the median over the crops and on the whole photo (≤ 1.5: none);
+- the whole photo as the app translates it with a working scale of the training's load size
+  (``studio models set NAME --working-size PX``: translated at that short side, the photo's detail
+  brought back by the guided filter, :mod:`studio.core.translate.guided`): PSNR and checkerboard index;
 - steps done and seconds per step ("180 of 196": the wall clock ran out before the planned total,
   so the learning rate had not decayed to zero; a busy machine slows the steps after calibration).
 
@@ -275,7 +278,10 @@ def run_child(args: dict[str, Any]) -> None:
     """Train one contender and write its figures to ``args["result"]`` as JSON."""
     import torch
 
+    from studio.core.evaluate import metrics
+    from studio.core.evaluate.checkerboard import checkerboard_index
     from studio.core.images import image_to_tensor, tensor_to_image
+    from studio.core.translate.guided import WorkingScale, downscale, guided_upsample
 
     torch.set_num_threads(1)
     root, out = Path(args["root"]), Path(args["out"])
@@ -287,10 +293,22 @@ def run_child(args: dict[str, Any]) -> None:
     def translate(image: np.ndarray) -> np.ndarray:
         return tensor_to_image(trainer.translate(role, image_to_tensor(image)))
 
+    def translate_at_training_scale(image: np.ndarray) -> np.ndarray:
+        """As the app translates with a working scale of the training's load size (guided filter)."""
+        scale = WorkingScale(config.load_size)
+        photo = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()
+        small = downscale(photo, scale.small_size(*image.shape[:2])).clamp(0.0, 1.0)
+        small_out = (trainer.translate(role, small * 2.0 - 1.0).float().cpu() + 1.0) / 2.0
+        out = guided_upsample(small, small_out.clamp(0.0, 1.0), photo, scale.radius, scale.eps)
+        return out[0].permute(1, 2, 0).numpy()
+
     held, extractor = load_held_out(root), feature_space()
     outputs = [translate(x) for x in held["x"]]
     row = figures(outputs, held["fx"], translate(held["whole_x"]), held["whole_fx"],
                   features(extractor, load_folder(root / "B")), extractor)
+    working = translate_at_training_scale(held["whole_x"])
+    row.update(psnr_whole_working=metrics.psnr(working, held["whole_fx"]),
+               checkerboard_whole_working=checkerboard_index(working, held["whole_fx"]))
     sheet = out / f"{args['contender'].replace('+', '_')}.png"
     save_png(sheet, side_by_side(held["x"][:SHEET_ROWS], held["fx"][:SHEET_ROWS], outputs[:SHEET_ROWS]))
     result = {**row, "steps": steps, "seconds_per_step": seconds_per_step, "planned_steps": config.max_steps,
@@ -345,18 +363,20 @@ def number(value: float | None, digits: int) -> str:
 
 def markdown_table(rows: dict[str, dict[str, Any]], kid_space: str) -> str:
     lines = [f"| contender | steps | s/step | PSNR vs f(x), dB | SSIM | KID vs B ({kid_space}) "
-             f"| checkerboard (median crop) | checkerboard (whole photo) |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"| checkerboard (median crop) | checkerboard (whole photo) | whole photo at the training scale: "
+             f"PSNR / checkerboard |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, row in rows.items():
         if "error" in row:
-            lines.append(f"| {name} | failed: {row['error'][:80]} | | | | | | |")
+            lines.append(f"| {name} | failed: {row['error'][:80]} | | | | | | | |")
             continue
         steps = "—" if row["steps"] is None else str(row["steps"])
         if row.get("planned_steps") and row["planned_steps"] > row["steps"]:
             steps += f" of {row['planned_steps']}"  # the budget ran out before the schedule's end
         lines.append(f"| {name} | {steps} | {number(row['seconds_per_step'], 3)} | {number(row['psnr_db'], 2)} "
                      f"| {number(row['ssim'], 3)} | {number(row['kid'], 4)} | {number(row['checkerboard_median'], 2)} "
-                     f"| {number(row['checkerboard_whole'], 2)} |")
+                     f"| {number(row['checkerboard_whole'], 2)} | {number(row.get('psnr_whole_working'), 2)} / "
+                     f"{number(row.get('checkerboard_whole_working'), 2)} |")
     return "\n".join(lines)
 
 
