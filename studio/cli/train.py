@@ -61,7 +61,7 @@ def register(sub: Any) -> None:
                                                      "before it goes back, so no detail hides in grain (0: off)")
     p.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
     p.add_argument("--lambda-gan", type=float, help="pix2pix GAN weight (1; 0: L1 alone, no discriminator: "
-                                                    "faster and never grainy, but blurrier where the answer is uncertain)")
+                                                    "faster, no invented texture, but blurrier where the answer is uncertain)")
     p.add_argument("--beta", type=float, help="VAE: weight of the KL term (1: the plain ELBO; >1: a smoother latent space)")
     p.add_argument("--denoise", type=float, metavar="SIGMA",
                    help="autoencoder: corrupt its inputs with Gaussian noise of this σ (pixels in [-1, 1]; 0.1-0.3 "
