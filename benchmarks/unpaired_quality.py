@@ -297,7 +297,8 @@ def run_child(args: dict[str, Any]) -> None:
         """As the app translates with a working scale of the training's load size (guided filter)."""
         scale = WorkingScale(config.load_size)
         photo = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()
-        small = downscale(photo, scale.small_size(*image.shape[:2])).clamp(0.0, 1.0)
+        h, w = (max(4, round(side / 4) * 4) for side in scale.small_size(*image.shape[:2]))  # the nets' multiple
+        small = downscale(photo, (h, w)).clamp(0.0, 1.0)
         small_out = (trainer.translate(role, small * 2.0 - 1.0).float().cpu() + 1.0) / 2.0
         out = guided_upsample(small, small_out.clamp(0.0, 1.0), photo, scale.radius, scale.eps)
         return out[0].permute(1, 2, 0).numpy()
