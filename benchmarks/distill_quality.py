@@ -11,8 +11,8 @@
    instance norm: what the reference publishes) trained by the engine as a pix2pix model (L1 + GAN)
    on those photos and a procedural style of them (``--style``: the recipes' comic-book ``poster``, the
    default; their pencil ``sketch``; or the unpaired benchmark's global ``colour`` mapping), for ``--teacher-minutes`` (or
-   ``--teacher-steps``; ``--teacher-only`` stops there; ``--teacher-lambda-gan 0`` trains it on L1 alone,
-   ``--teacher-set FIELD=JSON`` changes a field of its config (``lr=1e-3``); ``--teacher-upsample bilinear``
+   ``--teacher-steps``; ``--teacher-only`` stops there; ``--teacher-set FIELD=JSON`` changes a field of its
+   config (``--teacher-set lambda_gan=0``: L1 alone, no discriminator); ``--teacher-upsample bilinear``
    makes it CUT's ResNet-9 (bilinear resize-convolutions, blur-pooled downsampling) instead of the reference's;
    ``--teacher-upsample-init bilinear`` starts its
    transposed convolutions checkerboard-free, :func:`studio.core.nets.upsample.bilinear_transposed_init`), at
@@ -64,8 +64,7 @@ def starter_data() -> Any:
 def style_function(name: str) -> Any:
     """The teacher's procedural style: the recipes' ``poster`` or ``sketch``, or the quality benchmark's ``colour``."""
     if name == "colour":
-        sys.path.insert(0, str(REPO / "benchmarks"))
-        from unpaired_quality import colour_style
+        from unpaired_quality import colour_style  # this script's folder is on the path
 
         return colour_style
     recipes = starter_data()
@@ -110,7 +109,7 @@ def run_job(events: Any, label: str) -> Any:
 
 
 def train_teacher(root: Path, minutes: float, steps: int | None, upsample_init: str = "normal",
-                  lambda_gan: float = 1.0, fields: dict[str, Any] | None = None, upsample: str = "transposed") -> None:
+                  upsample: str = "transposed", fields: dict[str, Any] | None = None) -> None:
     from studio.core.train.job import train_job
     from studio.core.train.presets import run_config
 
@@ -121,7 +120,7 @@ def train_teacher(root: Path, minutes: float, steps: int | None, upsample_init: 
         params.update(upsample="bilinear", downsample="blur")
     options = {"dir_a": str(root / "photos"), "dir_b": str(root / "posters"), "crop_size": 128,
                "load_size": SHORT_SIDE, "minutes": None if steps else minutes, "max_steps": steps, "augment": "",
-               "preview_every": 500, "lambda_gan": lambda_gan, **(fields or {}),
+               "preview_every": 500, **(fields or {}),
                "generator": {"arch": "resnet_generator", "params": params}}
     config = run_config("pix2pix", "teacher", "reference", options)
     run_job(train_job(config), "teacher")
@@ -159,10 +158,8 @@ def main() -> int:
     parser.add_argument("--style", default="poster", choices=["poster", "sketch", "colour"],
                         help="the procedural style the teacher learns (default poster)")
     parser.add_argument("--teacher-only", action="store_true", help="build the photos and the teacher, then stop")
-    parser.add_argument("--teacher-lambda-gan", type=float, default=1.0,
-                        help="the teacher's GAN weight (1, pix2pix's; 0: L1 alone, a regression that converges quickly)")
     parser.add_argument("--teacher-set", action="append", default=[], metavar="FIELD=JSON",
-                        help="a config field of the teacher's run (--teacher-set lr=1e-3)")
+                        help="a config field of the teacher's run (lambda_gan=0: L1 alone)")
     parser.add_argument("--teacher-upsample", choices=("transposed", "bilinear"), default="transposed",
                         help="the teacher's ResNet-9: the reference's (transposed convolutions) or CUT's (bilinear "
                              "resize-convolutions, blur-pooled downsampling)")
@@ -189,6 +186,8 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from unpaired_quality import config_fields  # this script's folder is on the path
+
     from studio.core.evaluate.checkerboard import checkerboard_index
     from studio.core.evaluate.metrics import psnr, ssim
     from studio.core.store import ModelStore
@@ -200,12 +199,11 @@ def main() -> int:
     recipes = starter_data()
     coffee = recipes.colour_photos()[recipes.HELD_OUT]
     started = time.monotonic()
-    overrides = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)}
-    teacher_fields = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.teacher_set)}
+    overrides, teacher_fields = config_fields(args.set), config_fields(args.teacher_set)
     if args.teacher_from is None:
         build_photos(out, args.photos, args.seed, args.style)
-        train_teacher(out, args.teacher_minutes, args.teacher_steps, args.teacher_upsample_init, args.teacher_lambda_gan,
-                      teacher_fields, args.teacher_upsample)
+        train_teacher(out, args.teacher_minutes, args.teacher_steps, args.teacher_upsample_init, args.teacher_upsample,
+                      teacher_fields)
     teacher_s = time.monotonic() - started
     if args.teacher_only:
         print(f"teacher built in {teacher_s / 60:.1f} min: reuse it with --teacher-from {out}")

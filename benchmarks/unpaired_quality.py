@@ -281,7 +281,9 @@ def run_child(args: dict[str, Any]) -> None:
     from studio.core.evaluate import metrics
     from studio.core.evaluate.checkerboard import checkerboard_index
     from studio.core.images import image_to_tensor, tensor_to_image
-    from studio.core.translate.guided import WorkingScale, downscale, guided_upsample
+    from studio.core.store import LoadedModel, ModelInfo, new_card
+    from studio.core.train.trainer import unwrap
+    from studio.core.translate import Translator
 
     torch.set_num_threads(1)
     root, out = Path(args["root"]), Path(args["out"])
@@ -294,14 +296,10 @@ def run_child(args: dict[str, Any]) -> None:
         return tensor_to_image(trainer.translate(role, image_to_tensor(image)))
 
     def translate_at_training_scale(image: np.ndarray) -> np.ndarray:
-        """As the app translates with a working scale of the training's load size (guided filter)."""
-        scale = WorkingScale(config.load_size)
-        photo = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None].float()
-        h, w = (max(4, round(side / 4) * 4) for side in scale.small_size(*image.shape[:2]))  # the nets' multiple
-        small = downscale(photo, (h, w)).clamp(0.0, 1.0)
-        small_out = (trainer.translate(role, small * 2.0 - 1.0).float().cpu() + 1.0) / 2.0
-        out = guided_upsample(small, small_out.clamp(0.0, 1.0), photo, scale.radius, scale.eps)
-        return out[0].permute(1, 2, 0).numpy()
+        """As the app translates it with a working scale of the training's load size (guided filter)."""
+        card = new_card(config.kind, {role: (config.generator["arch"], config.generator["params"])})
+        model = LoadedModel(ModelInfo(config.name, root, card), {role: unwrap(trainer.nets[role])})
+        return Translator(model, device="cpu", working_size=config.load_size).translate_array(image)
 
     held, extractor = load_held_out(root), feature_space()
     outputs = [translate(x) for x in held["x"]]

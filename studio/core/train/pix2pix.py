@@ -48,34 +48,30 @@ class Pix2PixTrainer(Trainer):
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         c = self.config
         real_a, real_b = self.to_device(batch, "A"), self.to_device(batch, "B")
-        if not c.lambda_gan:  # L1 alone: no discriminator to train or to ask
-            self.opt_g.zero_grad(set_to_none=True)
-            with self.autocast():
-                fake_b = self.nets["G"](real_a)
-                loss_l1 = nn.functional.l1_loss(fake_b.float(), real_b.float()) * c.lambda_l1
-            loss_l1.backward()
-            self.opt_g.step()
-            return {"G_L1": loss_l1.item()}
-        d = unwrap(self.nets["D"])
-        assert self.opt_d is not None
         with self.autocast():
             fake_b = self.nets["G"](real_a)
-        # Discriminator first, as the reference does.
-        set_requires_grad([d], True)
-        self.opt_d.zero_grad(set_to_none=True)
-        loss_d = self.discriminator_loss("D", torch.cat([real_a, real_b], 1), torch.cat([real_a, fake_b], 1))
-        loss_d.backward()
-        self.opt_d.step()
+        losses: dict[str, float] = {}
+        d = unwrap(self.nets["D"])
+        if c.lambda_gan:  # the discriminator first, as the reference does; L1 alone has none to train
+            assert self.opt_d is not None
+            set_requires_grad([d], True)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d = self.discriminator_loss("D", torch.cat([real_a, real_b], 1), torch.cat([real_a, fake_b], 1))
+            loss_d.backward()
+            self.opt_d.step()
+            losses["D"] = loss_d.item()
         set_requires_grad([d], False)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_gan = self.gan_loss(d(self.judged(torch.cat([real_a, fake_b], 1))), True) * c.lambda_gan
-            loss_l1 = nn.functional.l1_loss(fake_b.float(), real_b.float()) * c.lambda_l1
-            loss_g = loss_gan + loss_l1
+            loss_g = loss_l1 = nn.functional.l1_loss(fake_b.float(), real_b.float()) * c.lambda_l1
+            if c.lambda_gan:
+                loss_gan = self.gan_loss(d(self.judged(torch.cat([real_a, fake_b], 1))), True) * c.lambda_gan
+                loss_g = loss_gan + loss_l1
+                losses["G_GAN"] = loss_gan.item()
         loss_g.backward()
         self.opt_g.step()
         set_requires_grad([d], True)
-        return {"D": loss_d.item(), "G_GAN": loss_gan.item(), "G_L1": loss_l1.item()}
+        return {**losses, "G_L1": loss_l1.item()}
 
     def preview(self, samples: dict[str, torch.Tensor]) -> np.ndarray:
         """Rows of A, G(A), B (the target)."""
