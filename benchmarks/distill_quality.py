@@ -208,7 +208,7 @@ def main() -> int:
     if args.teacher_only:
         print(f"teacher built in {teacher_s / 60:.1f} min: reuse it with --teacher-from {out}")
         return 0
-    name = f"copy-{time.strftime('%H%M%S')}"
+    name = f"copy-{time.strftime('%H%M%S')}-{os.getpid()}"  # unique when two runs share a --teacher-from
     config = run_config("distill", name, args.preset, {"teacher": args.teacher_name, "dir_a": str(source / "photos"),
                                                        "minutes": args.minutes, "seed": args.seed, **overrides})
     started = time.monotonic()

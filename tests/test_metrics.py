@@ -53,6 +53,24 @@ def test_ssim_matches_scikit_image_on_photos():
         metrics.ssim(clean[:8], clean[:8])
 
 
+def test_ssim_batch_scores_each_image_of_a_batch_and_is_differentiable():
+    # A training loss: each image of the batch against its own target, as the one-image metric scores it.
+    rng = np.random.default_rng(3)
+    clean = [photo(name, (40, 32)) for name in ("astronaut", "coffee", "chelsea")]
+    noisy = [np.clip(c + rng.normal(0, s, c.shape), 0, 1) for c, s in zip(clean, (0.02, 0.1, 0.3), strict=True)]
+    as_batch = [torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2)).double() for images in (clean, noisy)]
+    x = as_batch[1].clone().requires_grad_()
+    scores = metrics.ssim_batch(x, as_batch[0])
+    want = [metrics.ssim(n, c) for n, c in zip(noisy, clean, strict=True)]
+    assert scores.shape == (3,)
+    assert scores.tolist() == pytest.approx(want, abs=1e-9)
+    assert want[0] > want[1] > want[2]  # more noise, less similar: the order is the images' own
+    (1 - scores).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    # Images twice as bright with twice the data range: the constants scale with them, the score does not move
+    assert metrics.ssim_batch(x.detach() * 2, as_batch[0] * 2, data_range=2.0).tolist() == pytest.approx(want, abs=1e-9)
+
+
 def test_frechet_distance_of_gaussians_with_diagonal_covariances():
     # |μ1-μ2|² = 1 + 4 + 4 = 9; per axis (σ1 - σ2)² with σ the standard deviations: (1-2)² + (2-1)² + 0 = 2.
     mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, 2.0])

@@ -88,16 +88,18 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
 
 def ssim_batch(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """:func:`ssim` of each image of two (N, C, H, W) batches, differentiably: (N,) in the tensors'
-    dtype and device (a training loss uses it; ``data_range`` 2 for images in [-1, 1])."""
+    dtype and device (a training loss uses it). Its luminance term is not shift-invariant: images in
+    [-1, 1] with a range of 2 (the fast copies' loss) score otherwise than the same images in [0, 1]."""
     n, c = x.shape[:2]
     g = _gaussian_window().to(x.device, x.dtype)
-
-    def blur(t: torch.Tensor) -> torch.Tensor:
-        t = F.conv2d(t.reshape(n * c, 1, *t.shape[2:]), g.view(1, 1, -1, 1))
-        return F.conv2d(t, g.view(1, 1, 1, -1))
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    # The five local moments blurred at once, as one depthwise (grouped) separable convolution: on a CPU
+    # that is about 7× faster than five single-channel convolutions over a batch of N·C planes.
+    k = 5 * n * c
+    t = torch.cat([x, y, x * x, y * y, x * y]).reshape(1, k, *x.shape[2:])
+    t = F.conv2d(t, g.view(1, 1, -1, 1).expand(k, 1, -1, 1), groups=k)
+    t = F.conv2d(t, g.view(1, 1, 1, -1).expand(k, 1, 1, -1), groups=k)
+    mx, my, xx, yy, xy = t.reshape(5, n, c, *t.shape[2:])
+    vx, vy, cxy = xx - mx * mx, yy - my * my, xy - mx * my
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return s.reshape(n, -1).mean(1)
