@@ -207,6 +207,34 @@ def test_a_time_budget_fits_the_steps_after_calibration_then_holds_the_run_to_it
     assert short.lr_at(19, 10) > 0  # the capped run keeps its own schedule
 
 
+def test_a_time_budget_is_fitted_again_at_the_pace_after_the_first_steps(tmp_path):
+    from studio.core.train.config import TrainConfig
+    from studio.core.train.distributed import World
+    from studio.core.train.hooks import TimeBudget
+    from studio.core.train.loop import Run
+
+    for cap, expected in ((None, 597), (400, 400)):
+        config = TrainConfig(kind="cyclegan", name="x", minutes=2.0, n_epochs=100, n_epochs_decay=100, max_steps=cap)
+        run = Run(config, trainer=None, dataset=[0] * 10, folder=tmp_path, device=torch.device("cpu"), world=World())
+        run.total = config.total_steps(run.steps_per_epoch)
+        hook = TimeBudget()
+        run.step, run.elapsed = 10, 2.5  # slow first steps: 0.25 s a step, 480 steps fit two minutes
+        list(hook.after_step(run, {}))
+        assert run.total == min(480, cap or 480)
+        run.step, run.elapsed, run.last_step_s = 59, 11.75, 0.2
+        assert list(hook.after_step(run, {})) == []  # a tenth of the budget is not spent yet
+        run.step, run.elapsed, run.last_step_s = 60, 12.5, 0.75  # 0.2 s a step since step 10: 537 more fit
+        events = list(hook.after_step(run, {}))
+        assert run.total == expected == config.total_steps(run.steps_per_epoch)
+        if cap is None:  # grown, in halves, with the rate still constant where the run is
+            assert "597 steps fit the 2-minute budget" in events[0].message
+            assert (config.n_epochs, config.n_epochs_decay) == (30, 30) and config.lr_at(60, 10) == config.lr
+        else:  # --max-steps caps it
+            assert events == []
+        run.step, run.elapsed, run.last_step_s = 61, 12.7, 0.2
+        assert list(hook.after_step(run, {})) == [] and run.total == expected  # once only
+
+
 def test_a_run_past_its_time_budget_ends_and_publishes(tmp_path, teacher):
     photos = photo_folder(tmp_path)
     events = []

@@ -88,8 +88,9 @@ def ssim(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
 
 def ssim_batch(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """:func:`ssim` of each image of two (N, C, H, W) batches, differentiably: (N,) in the tensors'
-    dtype and device (a training loss uses it). Its luminance term is not shift-invariant: images in
-    [-1, 1] with a range of 2 (the fast copies' loss) score otherwise than the same images in [0, 1]."""
+    dtype and device (a training loss uses it). Its luminance term is not shift-invariant: give it
+    images in [0, 1] (range 1), as the metric sees them; in [-1, 1] with a range of 2 it swings
+    wildly around mid-grey, where the local means are near 0."""
     n, c = x.shape[:2]
     g = _gaussian_window().to(x.device, x.dtype)
     # The five local moments blurred at once, as one depthwise (grouped) separable convolution: on a CPU
