@@ -109,7 +109,7 @@ def test_presets_and_variants_are_cuts_defaults():
     assert (fast.generator["params"]["upsample"], fast.generator["params"]["downsample"]) == ("bilinear", "blur")
     assert (cut.generator["params"]["upsample"], cut.generator["params"]["downsample"]) == ("bilinear", "blur")
     assert fast.crop_size == 128 and set(VARIANTS) == {"cut", "fastcut"}
-    assert cut.nce_pixels and not fast.nce_pixels  # the fast preset compares features, not raw pixels
+    assert cut.nce_pixels and fast.nce_pixels  # CUT's layers, the raw pixels among them, in both presets
     with pytest.raises(StudioError, match="unknown variant 'fast' for cut"):
         preset("cut", "x", dir_a="a", dir_b="b", variant="fast")
     with pytest.raises(StudioError, match="for cyclegan .it has none"):
@@ -128,10 +128,10 @@ def test_the_cli_knows_every_trainable_kind_and_the_cut_options(tmp_path):
 
     assert set(TRAIN_KINDS) == set(KINDS) - {"distill"}  # a fast copy is made by `studio distill`
     args = build_parser().parse_args(["train", "cut", "--a", "a", "--b", "b", "--variant", "fastcut",
-                                      "--lambda-nce", "2", "--num-patches", "64", "--nce-pixels"])
+                                      "--lambda-nce", "2", "--num-patches", "64", "--no-nce-pixels"])
     options = train_options(args)
     assert (options["variant"], options["lambda_nce"], options["num_patches"]) == ("fastcut", 2.0, 64)
-    assert run_config("cut", "x", "fast", options).nce_pixels  # CUT's own layers again, on the fast preset
+    assert not run_config("cut", "x", "fast", options).nce_pixels  # the encoder's features alone
     assert train_options(build_parser().parse_args(["train", "cut", "--a", "a", "--b", "b"]))["nce_pixels"] is None
 
 
@@ -238,6 +238,6 @@ def test_sigkill_during_fastcut_training_then_resume_reaches_the_planned_steps(t
     kill_then_resume(cmd, "killed", studio_home, 40, {**os.environ, "STUDIO_HOME": str(studio_home)})
     info = ModelStore().get("killed")
     assert info.card["provenance"]["steps"] == 40 and info.card["provenance"]["config"]["variant"] == "fastcut"
-    assert info.card["provenance"]["config"]["nce_pixels"] is False  # the fast preset's layers: features only
+    assert info.card["provenance"]["config"]["nce_pixels"] is True  # CUT's layers: the raw pixels among them
     head = torch.load(studio_home / "runs" / "killed" / "checkpoint.pt", weights_only=False)["trainer"]["nets"]["F"]
-    assert {key.split(".")[1] for key in head} == {"0", "1", "2", "3"}  # four layers, not CUT's five
+    assert {key.split(".")[1] for key in head} == {"0", "1", "2", "3", "4"}  # CUT's five layers

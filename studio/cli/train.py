@@ -77,8 +77,8 @@ def register(sub: Any) -> None:
     p.add_argument("--lambda-nce", type=float, help="CUT: PatchNCE weight (cut 1, fastcut 10)")
     p.add_argument("--num-patches", type=int, help="CUT: patches compared per layer and image (256)")
     p.add_argument("--nce-pixels", action=argparse.BooleanOptionalAction, default=None,
-                   help="CUT: PatchNCE also on the raw pixels, as CUT's paper does (reference preset: on; fast: off, "
-                        "which lets colours change more freely)")
+                   help="CUT: PatchNCE also on the raw pixels, as CUT's paper does (default: on; off lets colours "
+                        "change more freely, and let FastCUT collapse to one colour in a benchmark)")
     aug = p.add_mutually_exclusive_group()
     aug.add_argument("--augment", metavar="POLICY",
                      help="GANs: DiffAugment of what the discriminators see, a comma list of color, translation, "

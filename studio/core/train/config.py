@@ -54,7 +54,7 @@ class TrainConfig:
     lambda_nce: float = 1.0  # PatchNCE weight (CUT 1, FastCUT 10)
     nce_idt: bool = True  # also PatchNCE between B and G(B) (CUT yes, FastCUT no)
     nce_layers: list[int] = field(default_factory=list)  # generator layers compared; [] = the generator's default
-    nce_pixels: bool = True  # the default layers include the raw pixels (CUT's layer 0); the fast preset's do not
+    nce_pixels: bool = True  # the default layers include the raw pixels (CUT's layer 0)
     nce_t: float = 0.07  # InfoNCE temperature
     num_patches: int = 256  # patches per layer and image
     patch_nc: int = 256  # width of the projection head
