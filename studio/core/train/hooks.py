@@ -174,7 +174,9 @@ class TimeBudget(Hook):
     def __init__(self) -> None:
         self.mark: tuple[int, float] | None = None  # (step, elapsed) at this session's first fit
         self.previous: float | None = None  # the elapsed time after this session's previous step
-        self.may_grow = False  # no --max-steps capped the run at the first fit
+        # no --max-steps capped the run at the first fit; a session resumed after that fit cannot tell
+        # the person's cap from the fitted total, so its refit only ever shortens the run
+        self.may_grow = False
 
     def after_step(self, run: Run, values: dict[str, float]) -> Iterable[Event]:
         config = run.config
