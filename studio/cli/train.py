@@ -59,6 +59,9 @@ def register(sub: Any) -> None:
     p.add_argument("--lambda-identity", type=float, help="CycleGAN identity weight, times the cycle weight (0.5)")
     p.add_argument("--cycle-noise", type=float, help="CycleGAN: noise (std, images in [-1, 1]) added to a translation "
                                                      "before it goes back, so no detail hides in grain (0: off)")
+    p.add_argument("--ema", type=float, metavar="DECAY",
+                   help="GAN translators: previews and the model use the generators' weights averaged over the "
+                        "steps with this decay a step (0.999 typical; 0: the last step's weights, as the reference)")
     p.add_argument("--lambda-l1", type=float, help="pix2pix L1 weight (100)")
     p.add_argument("--lambda-gan", type=float, help="pix2pix GAN weight (1; 0: L1 alone, no discriminator: "
                                                     "faster, no invented texture, but blurrier where the answer is uncertain)")
@@ -178,7 +181,7 @@ def train_options(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device, "lr": args.lr, "batch_size": args.batch_size, "gan_mode": args.gan_mode,
         "lambda_identity": args.lambda_identity, "lambda_l1": args.lambda_l1,
         "lambda_gan": args.lambda_gan, "pool_size": args.pool_size, "beta": args.beta,
-        "cycle_noise": args.cycle_noise,
+        "cycle_noise": args.cycle_noise, "ema": args.ema,
         "denoise": args.denoise, "minibatch_std": args.minibatch_std,
         "seed": args.seed, "workers": args.workers, "epochs": args.epochs, "n_epochs": args.n_epochs,
         "n_epochs_decay": args.n_epochs_decay, "augment": "" if args.no_augment else args.augment,

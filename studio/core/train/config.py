@@ -64,6 +64,9 @@ class TrainConfig:
     palette: str | None = None  # a palette.json for colour-coded label maps (default: the one beside them)
     lambda_fm: float = 10.0  # weight of the discriminator feature-matching loss
     lambda_ms: float = 0.0  # SPADE with noise: weight of the mode-seeking term (two noises, pictures pushed apart)
+    # The generators' weights averaged over the steps (exponential moving average, this decay a step):
+    # what previews show and the model publishes. 0: the last step's weights, as the reference.
+    ema: float = 0.0
     augment: str = ""  # DiffAugment policy for the discriminators: "" none, else "color,translation,cutout"
     # distillation (a fast copy): the teacher, a translator in the store, and the student's losses
     teacher: str | None = None
@@ -108,6 +111,8 @@ class TrainConfig:
             raise StudioError(f"--denoise is a noise level from 0 to 2 (pixels in [-1, 1]), got {self.denoise}")
         if self.classes and not 2 <= self.classes <= 32:
             raise StudioError(f"--classes is the number of automatic label classes, 2 to 32, got {self.classes}")
+        if not 0 <= self.ema < 1:
+            raise StudioError(f"--ema is a decay from 0 (off) to below 1, got {self.ema}")
         if self.max_steps is not None and self.max_steps < 1:
             raise StudioError("--max-steps must be at least 1")
         if self.minutes is not None and not self.minutes > 0:

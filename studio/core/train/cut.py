@@ -47,6 +47,7 @@ class CUTTrainer(Trainer):
     preview_layout = "each row: A → G(A), then B → G(B)"
     generator_roles = ("G",)
     discriminator_roles = ("D",)
+    averages_generators = True
     variants = tuple(VARIANTS)
     variant_titles = {"cut": "CUT — the better results", "fastcut": "FastCUT — faster, rougher"}
     card_config_keys = ("augment", "variant", "lambda_nce", "nce_idt", "nce_layers", "nce_pixels", "nce_t",

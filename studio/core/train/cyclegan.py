@@ -34,6 +34,7 @@ class CycleGANTrainer(Trainer):
     title = "CycleGAN — two collections, unpaired"
     preview_layout = "each row: A → B → A, then B → A → B"
     discriminator_roles = ("D_A", "D_B")
+    averages_generators = True
     card_config_keys = ("augment", "cycle_noise")
 
     def __init__(self, config: TrainConfig, device: torch.device):

@@ -47,6 +47,8 @@ def validate(config: TrainConfig) -> TrainConfig:
     config.validate()
     if config.augment and not trainer.discriminator_roles:
         raise StudioError(f"--augment is for the GAN kinds: a {config.kind} model has no discriminator to augment for")
+    if config.ema and not trainer.averages_generators:
+        raise StudioError(f"--ema averages the generators of the GAN translators: a {config.kind} run has no use for it")
     check_variant(config.kind, config.variant)
     trainer.check_data(config)
     return config

@@ -29,6 +29,7 @@ class Pix2PixTrainer(Trainer):
     folder_titles = ("Inputs (A)", "Targets (B), same file names as A")
     generator_roles = ("G",)
     discriminator_roles = ("D",)
+    averages_generators = True
     card_config_keys = ("augment", "lambda_gan")
 
     @classmethod

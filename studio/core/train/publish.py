@@ -27,7 +27,7 @@ from .runs import RunError, now
 log = logging.getLogger(__name__)
 
 FINAL_LOSS_STEPS = 50
-CARD_CONFIG_KEYS = ("gan_mode", "lr", "batch_size", "load_size", "crop_size", "preprocess", "n_epochs",
+CARD_CONFIG_KEYS = ("gan_mode", "lr", "batch_size", "load_size", "crop_size", "preprocess", "n_epochs", "ema",
                     "n_epochs_decay", "seed")
 
 

@@ -220,6 +220,7 @@ class SpadeTrainer(Trainer):
     folder_titles = ("Label maps (A), named as the photos; none: automatic", "Photos (B)")
     generator_roles = ("G",)
     discriminator_roles = ("D",)
+    averages_generators = True
     card_config_keys = ("lambda_fm", "lambda_ms", "classes")
     # DiffAugment's colour jitter would change the one-hot channels the discriminator reads with the image.
     augments_small_folders = False
@@ -339,7 +340,7 @@ class SpadeTrainer(Trainer):
     @torch.no_grad()
     def paint(self, labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
         """How the published model paints ``labels`` (N×H×W classes): eval mode, the seed's noise."""
-        net = inference_copy(unwrap(self.nets["G"])).to(self.device)
+        net = inference_copy(self.generator("G")).to(self.device)
         z = (torch.randn(labels.shape[0], self.z_dim, generator=torch.Generator().manual_seed(seed)).to(self.device)
              if self.z_dim else None)
         return net(one_hot(labels.to(self.device), self.label_nc), z).float().cpu()

@@ -9,6 +9,7 @@ needs (:meth:`Trainer.check_data`, :meth:`Trainer.dataset`) and what its publish
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -31,6 +32,9 @@ from .losses import GANLoss, gradient_penalty
 if TYPE_CHECKING:
     from studio.core.jobs import Event
     from studio.core.store import ModelStore
+
+
+EMA_WARMUP = 10  # an average's decay rises as (1 + n) / (10 + n) to --ema: early weights are soon forgotten
 
 
 def set_requires_grad(networks: list[nn.Module], flag: bool) -> None:
@@ -68,10 +72,15 @@ class Trainer:
     copies_a_model: ClassVar[bool] = False  # trained to reproduce a store model (a fast copy's teacher)
     automatic_labels: ClassVar[bool] = False  # folder A (label maps) may be left out: made from B with --classes
     variant_titles: ClassVar[dict[str, str]] = {}  # each variant as a person chooses it
+    averages_generators: ClassVar[bool] = False  # honours --ema: previews and the model use the averaged weights
 
     def __init__(self, config: TrainConfig, device: torch.device):
         self.config = config
         self.device = device
+        # The generators' moving averages (--ema), started from their weights at the first step, so a
+        # fine-tuned run's average starts from the model it fine-tunes; empty until then, or without --ema.
+        self.averages: dict[str, nn.Module] = {}
+        self.averaged_steps = 0
         self.amp_dtype = torch.bfloat16 if (config.amp and device.type == "cuda") else None
         self.nets: dict[str, nn.Module] = {}
         for role in self.generator_roles:
@@ -178,6 +187,34 @@ class Trainer:
     def step(self, batch: dict[str, Any]) -> dict[str, float]:
         raise NotImplementedError
 
+    @torch.no_grad()
+    def update_averages(self) -> None:
+        """After each step: move every generator's average towards its new weights (Yazıcı et al., "The
+        Unusual Effectiveness of Averaging in GAN Training", ICLR 2019). Nothing without --ema."""
+        if not self.config.ema:
+            return
+        if not self.averages:
+            self.averages = {role: self._copy_for_average(role) for role in self.generator_roles}
+        self.averaged_steps += 1
+        n = self.averaged_steps
+        share = 1.0 - min(self.config.ema, (1 + n) / (EMA_WARMUP + n))
+        for role, average in self.averages.items():
+            live = unwrap(self.nets[role])
+            for mean, weight in zip(average.parameters(), live.parameters(), strict=True):
+                mean.lerp_(weight, share)
+            for kept, buffer in zip(average.buffers(), live.buffers(), strict=True):
+                kept.copy_(buffer)  # batch norm's running statistics are averages already
+
+    def _copy_for_average(self, role: str) -> nn.Module:
+        average = copy.deepcopy(unwrap(self.nets[role]))
+        average.requires_grad_(False)
+        return average
+
+    def generator(self, role: str) -> nn.Module:
+        """Generator ``role`` as previews and the published model use it: its average under --ema."""
+        average = self.averages.get(role)
+        return average if average is not None else unwrap(self.nets[role])
+
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -185,6 +222,8 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             **({"opt_d": self.opt_d.state_dict()} if self.opt_d is not None else {}),
             **({"augment": self.augment.state_dict()} if self.augment is not None else {}),
+            **({"averages": {role: net.state_dict() for role, net in self.averages.items()},
+                "averaged_steps": self.averaged_steps} if self.averages else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -195,9 +234,14 @@ class Trainer:
             self.opt_d.load_state_dict(state["opt_d"])
         if self.augment is not None and "augment" in state:
             self.augment.load_state_dict(state["augment"])
+        if state.get("averages"):
+            self.averages = {role: self._copy_for_average(role) for role in state["averages"]}
+            for role, sd in state["averages"].items():
+                self.averages[role].load_state_dict(sd)
+            self.averaged_steps = int(state["averaged_steps"])
 
     def generators(self) -> dict[str, nn.Module]:
-        return {role: unwrap(self.nets[role]) for role in self.generator_roles}
+        return {role: self.generator(role) for role in self.generator_roles}
 
     # -- what the published card says ------------------------------------------------------------
     def card_kind(self) -> str:
@@ -223,7 +267,7 @@ class Trainer:
     @torch.no_grad()
     def translate(self, role: str, x: torch.Tensor) -> torch.Tensor:
         """How the published model will translate: per-image statistics, no dropout."""
-        net = inference_copy(unwrap(self.nets[role])).to(self.device)
+        net = inference_copy(self.generator(role)).to(self.device)
         return net(x.to(self.device)).float().cpu()
 
     def preview(self, samples: dict[str, torch.Tensor]) -> np.ndarray:
