@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import photo
-from PySide6.QtCore import QMimeData, QPointF, QStandardPaths, Qt, QUrl
+from PySide6.QtCore import QEvent, QMimeData, QPointF, QStandardPaths, Qt, QUrl
 from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QApplication
 
 from studio.core.images import write_image
 
@@ -60,6 +61,10 @@ def drop(widget, paths: list[Path]) -> QDropEvent:
 def screenshot(widget, name: str) -> Path:
     SCREENSHOTS.mkdir(exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    # What a person would see: the layouts' pending updates (a label that now wraps to more lines) done first.
+    # grab() paints the widgets where they are, so without this a changed text shows in its old space. Only
+    # layout requests: other posted events (a worker's progress) would change what the test has just checked.
+    QApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     assert widget.grab().save(str(path))
     return path
 
