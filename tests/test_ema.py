@@ -36,25 +36,30 @@ def test_the_average_starts_at_the_weights_and_follows_them_with_a_warm_up(tmp_p
     live = trainer.nets["G"]
     assert trainer.generator("G") is live, "no average before the first step"
     _fill(live, 1.0)
-    trainer.update_averages()
+    trainer.update_averages(1)
     average = trainer.generator("G")
     assert average is not live and trainer.generators()["G"] is average
     assert _first_weight(average) == 1.0  # started from the weights
     _fill(live, 3.0)
-    trainer.update_averages()  # the second update: decay (1 + 2) / (10 + 2), below 0.5
+    trainer.update_averages(2)  # the second step: decay (1 + 2) / (10 + 2), below 0.5
     decay = min(0.5, 3 / (EMA_WARMUP + 2))
     assert _first_weight(average) == pytest.approx(decay * 1.0 + (1 - decay) * 3.0)
     assert _first_weight(live) == 3.0 and not any(p.requires_grad for p in average.parameters())
-    for _ in range(30):
-        trainer.update_averages()
+    for step in range(3, 33):
+        trainer.update_averages(step)
     before = _first_weight(average)
     _fill(live, 5.0)
-    trainer.update_averages()  # past the warm-up: the configured decay
+    trainer.update_averages(33)  # past the warm-up: the configured decay
     assert _first_weight(average) == pytest.approx(0.5 * before + 0.5 * 5.0)
 
     again = kinds.trainer_class("cut")(config, torch.device("cpu"))
     again.load_state_dict(trainer.state_dict())
-    assert again.averaged_steps == trainer.averaged_steps == 33
+    for mine, theirs in zip(again.generator("G").parameters(), average.parameters(), strict=True):
+        assert torch.equal(mine, theirs)
+    _fill(again.nets["G"], 7.0)
+    _fill(live, 7.0)
+    again.update_averages(34)  # the restored average goes on from the same point, at the same decay
+    trainer.update_averages(34)
     for mine, theirs in zip(again.generator("G").parameters(), average.parameters(), strict=True):
         assert torch.equal(mine, theirs)
 
@@ -62,7 +67,7 @@ def test_the_average_starts_at_the_weights_and_follows_them_with_a_warm_up(tmp_p
 def test_without_ema_there_is_no_average_and_the_checkpoint_has_none(tmp_path):
     a, b = unpaired_folders(tmp_path, junk=False)
     trainer = kinds.trainer_class("cyclegan")(tiny_config("cyclegan", "plain", a, b), torch.device("cpu"))
-    trainer.update_averages()
+    trainer.update_averages(1)
     assert trainer.generator("G_A") is trainer.nets["G_A"] and "averages" not in trainer.state_dict()
 
 

@@ -119,8 +119,8 @@ def train_loop(run: Run, control: Control, hooks: Sequence[Hook]) -> Generator[E
             started = time.monotonic()
             trainer.set_lr(config.lr_at(run.step, run.steps_per_epoch))
             values = trainer.step(batch)
-            trainer.update_averages()
             run.step += 1
+            trainer.update_averages(run.step)
             run.last_step_s = time.monotonic() - started
             run.elapsed += run.last_step_s
             for hook in hooks:

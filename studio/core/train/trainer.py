@@ -80,7 +80,6 @@ class Trainer:
         # The generators' moving averages (--ema), started from their weights at the first step, so a
         # fine-tuned run's average starts from the model it fine-tunes; empty until then, or without --ema.
         self.averages: dict[str, nn.Module] = {}
-        self.averaged_steps = 0
         self.amp_dtype = torch.bfloat16 if (config.amp and device.type == "cuda") else None
         self.nets: dict[str, nn.Module] = {}
         for role in self.generator_roles:
@@ -188,16 +187,15 @@ class Trainer:
         raise NotImplementedError
 
     @torch.no_grad()
-    def update_averages(self) -> None:
-        """After each step: move every generator's average towards its new weights (Yazıcı et al., "The
-        Unusual Effectiveness of Averaging in GAN Training", ICLR 2019). Nothing without --ema."""
+    def update_averages(self, step: int) -> None:
+        """After step ``step`` (counted from 1): move every generator's average towards its new weights
+        (Yazıcı et al., "The Unusual Effectiveness of Averaging in GAN Training", ICLR 2019). Nothing
+        without --ema."""
         if not self.config.ema:
             return
         if not self.averages:
             self.averages = {role: self._copy_for_average(role) for role in self.generator_roles}
-        self.averaged_steps += 1
-        n = self.averaged_steps
-        share = 1.0 - min(self.config.ema, (1 + n) / (EMA_WARMUP + n))
+        share = 1.0 - min(self.config.ema, (1 + step) / (EMA_WARMUP + step))
         for role, average in self.averages.items():
             live = unwrap(self.nets[role])
             for mean, weight in zip(average.parameters(), live.parameters(), strict=True):
@@ -222,8 +220,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             **({"opt_d": self.opt_d.state_dict()} if self.opt_d is not None else {}),
             **({"augment": self.augment.state_dict()} if self.augment is not None else {}),
-            **({"averages": {role: net.state_dict() for role, net in self.averages.items()},
-                "averaged_steps": self.averaged_steps} if self.averages else {}),
+            **({"averages": {role: net.state_dict() for role, net in self.averages.items()}} if self.averages else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -238,7 +235,6 @@ class Trainer:
             self.averages = {role: self._copy_for_average(role) for role in state["averages"]}
             for role, sd in state["averages"].items():
                 self.averages[role].load_state_dict(sd)
-            self.averaged_steps = int(state["averaged_steps"])
 
     def generators(self) -> dict[str, nn.Module]:
         return {role: self.generator(role) for role in self.generator_roles}
