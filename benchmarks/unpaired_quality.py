@@ -4,6 +4,8 @@
     python benchmarks/unpaired_quality.py --jobs 2                        # two at a time (one core each)
     python benchmarks/unpaired_quality.py --style poster --contenders fastcut,cyclegan+aug --minutes 5
     python benchmarks/unpaired_quality.py --minutes 0.3 --crops 16 --size 64 --contenders cyclegan,fastcut
+    python benchmarks/unpaired_quality.py --task T --build-only --size 256      # build a task here, keep it in T
+    python benchmarks/unpaired_quality.py --task T --preset reference --size 256 --device cuda --jobs 3
 
 The task: domain A is crops of the colour photos scikit-image ships (nothing is downloaded; see
 ``recipes/starter_data.py``); domain B is a procedural style f applied to a *different* set of
@@ -22,7 +24,7 @@ Styles (``--style``):
 
 Contenders (``--contenders``, comma separated): ``cyclegan``, ``cut``, ``fastcut``, each also as
 ``NAME+aug`` (DiffAugment "color,translation,cutout" before the discriminators), all at the
-``fast`` preset, configured by ``studio.core.train.presets.preset`` as ``studio train`` does and
+``fast`` preset (``--preset reference``: the papers' networks, with ``--size 256``), configured by ``studio.core.train.presets.preset`` as ``studio train`` does and
 trained by the engine's own trainer, data and step loop on the CPU. Each trains for the same budget
 of training time (``--minutes``) as ``studio train --minutes`` does (:class:`studio.core.train.hooks.TimeBudget`):
 the total is fitted to the budget after the first steps and again at a tenth of it, the reference's
@@ -49,8 +51,11 @@ target itself (G(x) = f(x), for the distribution and checkerboard figures):
 
 Flags: ``--style``, ``--contenders``, ``--minutes`` (per contender), ``--crops`` (per domain, default
 160), ``--size`` (px, default 128), ``--held-out-crops`` (16), ``--jobs`` (children at once),
-``--seed``, ``--max-steps`` (a cap, for smoke runs), ``--out DIR`` (default: a new temporary
-folder). Into ``--out`` go one PNG per contender (rows of x | f(x) | G(x) for held-out crops),
+``--seed``, ``--max-steps`` (a cap, for smoke runs), ``--preset``, ``--device`` (``cuda``: the trainers'
+bf16 autocast and channels_last, as ``studio train`` on a GPU), ``--task DIR`` (reuse the task built
+there, with the style, crops, size and seed its ``task.json`` records, or build it there and keep it:
+a GPU machine without scikit-image runs a task built elsewhere; ``--build-only`` stops after building),
+``--out DIR`` (default: a new temporary folder). Into ``--out`` go one PNG per contender (rows of x | f(x) | G(x) for held-out crops),
 each child's log and ``results.json``. Prints a Markdown table for the README and the JSON.
 
 Caveats: one thread per contender (``OMP_NUM_THREADS=1``), so seconds per step are single-core
@@ -209,8 +214,9 @@ def baseline_rows(root: Path) -> dict[str, dict[str, Any]]:
 # -- one contender, in a child process ----------------------------------------------------------
 
 def contender_config(contender: str, root: Path, size: int, seed: int, upsample: str | None = None,
-                     downsample: str | None = None, fields: dict[str, Any] | None = None) -> Any:
-    """The contender's config at the fast preset; ``upsample`` and ``downsample`` replace its generator's
+                     downsample: str | None = None, fields: dict[str, Any] | None = None,
+                     preset_name: str = "fast") -> Any:
+    """The contender's config at ``preset_name``; ``upsample`` and ``downsample`` replace its generator's
     resampling layers (:mod:`studio.core.nets.upsample`, :mod:`studio.core.nets.downsample`), ``fields``
     are further TrainConfig fields (``--set``)."""
     from studio.core.train.presets import preset
@@ -220,14 +226,14 @@ def contender_config(contender: str, root: Path, size: int, seed: int, upsample:
         raise SystemExit(f"unknown contender {contender!r} (known: {', '.join(CONTENDERS)})")
     kind = "cyclegan" if name == "cyclegan" else "cut"
     variant = {"variant": name} if kind == "cut" else {}
-    config = preset(kind, contender, "fast", dir_a=str(root / "A"), dir_b=str(root / "B"), crop_size=size,
+    config = preset(kind, contender, preset_name, dir_a=str(root / "A"), dir_b=str(root / "B"), crop_size=size,
                     workers=0, augment=AUGMENT if aug else "", seed=seed, **variant, **(fields or {}))
     chosen = {key: value for key, value in (("upsample", upsample), ("downsample", downsample)) if value}
     config.generator = {**config.generator, "params": {**config.generator["params"], **chosen}}
     return config
 
 
-def train(config: Any, seconds: float, max_steps: int | None) -> tuple[Any, int, float]:
+def train(config: Any, seconds: float, max_steps: int | None, device_name: str = "cpu") -> tuple[Any, int, float]:
     """Train ``config`` for ``seconds`` of training time with the engine's own step loop and its time
     budget (``studio train --minutes``: the total fitted after the first steps and again at a tenth
     of the budget), without the hooks that write files.
@@ -246,7 +252,7 @@ def train(config: Any, seconds: float, max_steps: int | None) -> tuple[Any, int,
     dataset = trainer_cls.dataset(config, pre)
     torch.manual_seed(config.seed)
     config.minutes, config.max_steps = seconds / 60.0, max_steps
-    device = torch.device("cpu")
+    device = torch.device(device_name)
     with tempfile.TemporaryDirectory() as folder:
         run = Run(config, trainer_cls(config, device), dataset, Path(folder), device, distributed.World())
         fit_schedule_to_steps(config, run.steps_per_epoch)
@@ -274,9 +280,10 @@ def run_child(args: dict[str, Any]) -> None:
 
     torch.set_num_threads(1)
     root, out = Path(args["root"]), Path(args["out"])
+    device = args.get("device", "cpu")
     config = contender_config(args["contender"], root, args["size"], args["seed"], args.get("upsample"),
-                              args.get("downsample"), args.get("fields"))
-    trainer, steps, seconds_per_step = train(config, args["minutes"] * 60.0, args.get("max_steps"))
+                              args.get("downsample"), args.get("fields"), args.get("preset", "fast"))
+    trainer, steps, seconds_per_step = train(config, args["minutes"] * 60.0, args.get("max_steps"), device)
     role = "G_A" if config.kind == "cyclegan" else "G"  # the A -> B generator
 
     def translate(image: np.ndarray) -> np.ndarray:
@@ -286,7 +293,7 @@ def run_child(args: dict[str, Any]) -> None:
         """As the app translates it with a working scale of the training's load size (guided filter)."""
         card = new_card(config.kind, {role: (config.generator["arch"], config.generator["params"])})
         model = LoadedModel(ModelInfo(config.name, root, card), {role: trainer.generator(role)})
-        return Translator(model, device="cpu", working_size=config.load_size).translate_array(image)
+        return Translator(model, device=device, working_size=config.load_size).translate_array(image)
 
     held, extractor = load_held_out(root), feature_space()
     outputs = [translate(x) for x in held["x"]]
@@ -392,14 +399,36 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-steps", type=int, default=None, help="cap on each contender's steps (smoke runs)")
     parser.add_argument("--upsample", choices=["transposed", "resize", "bilinear"], default=None,
-                        help="the generators' upsampling layers (default: the fast preset's)")
+                        help="the generators' upsampling layers (default: the preset's)")
     parser.add_argument("--downsample", choices=["strided", "blur"], default=None,
-                        help="the generators' downsampling layers (default: the fast preset's)")
+                        help="the generators' downsampling layers (default: the preset's)")
+    parser.add_argument("--preset", choices=["fast", "reference"], default="fast",
+                        help="every contender's preset (reference: the papers' networks; pair it with --size 256)")
+    parser.add_argument("--device", default="cpu", help="where the contenders train: cpu (default) or cuda")
+    parser.add_argument("--task", default=None,
+                        help="a task folder to reuse (A/, B/, held_out/), or to build there and keep if absent: "
+                             "a machine without scikit-image can run a task built elsewhere")
+    parser.add_argument("--build-only", action="store_true", help="build the --task folder and stop")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=JSON", dest="fields",
                         help="a TrainConfig field for every contender, e.g. nce_layers=[4,8,12,16] (repeatable)")
     parser.add_argument("--out", default=None, help="folder for the PNGs, logs and results.json (default: a temp one)")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
+
+
+def task_folder(root: Path, opts: argparse.Namespace) -> Path:
+    """``root`` holding the task: built there unless it already is, in which case the task's own style,
+    crops, size and seed (its task.json) replace those of ``opts``."""
+    recorded = root / "task.json"
+    keys = ("style", "crops", "size", "held_out_crops", "seed")
+    if recorded.is_file():
+        for key, value in json.loads(recorded.read_text()).items():
+            setattr(opts, key, value)
+        print(f"reusing the task in {root}: " + ", ".join(f"{key} {getattr(opts, key)}" for key in keys), flush=True)
+        return root
+    build_task(root, opts.style, opts.crops, opts.size, opts.held_out_crops, opts.seed)
+    recorded.write_text(json.dumps({key: getattr(opts, key) for key in keys}) + "\n")
+    return root
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -411,20 +440,24 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [name for name in contenders if name not in CONTENDERS]
     if unknown:
         raise SystemExit(f"unknown contenders {unknown} (known: {', '.join(CONTENDERS)})")
+    if opts.build_only:
+        if not opts.task:
+            raise SystemExit("--build-only builds the folder given by --task")
+        task_folder(Path(opts.task), opts)
+        return
     out = Path(opts.out or tempfile.mkdtemp(prefix="unpaired-quality-"))
     out.mkdir(parents=True, exist_ok=True)
     print(f"output folder: {out}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="unpaired-task-") as task:
-        root = Path(task)
-        build_task(root, opts.style, opts.crops, opts.size, opts.held_out_crops, opts.seed)
+    with tempfile.TemporaryDirectory(prefix="unpaired-task-") as scratch:
+        root = task_folder(Path(opts.task) if opts.task else Path(scratch), opts)
         rows = baseline_rows(root)
         common = {"root": str(root), "out": str(out), "size": opts.size, "minutes": opts.minutes, "seed": opts.seed,
-                  "max_steps": opts.max_steps, "upsample": opts.upsample,
-                  "downsample": opts.downsample, "fields": config_fields(opts.fields)}
+                  "max_steps": opts.max_steps, "upsample": opts.upsample, "downsample": opts.downsample,
+                  "fields": config_fields(opts.fields), "preset": opts.preset, "device": opts.device}
         rows.update(run_contenders(contenders, common, out, max(1, opts.jobs)))
     kid_space = feature_space().name
-    setting = (f"style {opts.style}, {opts.crops} crops a domain at {opts.size} px, {opts.minutes:g} min a "
-               f"contender, one thread each, held out: {opts.held_out_crops} crops of coffee + the whole photo"
+    setting = (f"style {opts.style}, {opts.crops} crops a domain at {opts.size} px, {opts.preset} preset on "
+               f"{opts.device}, {opts.minutes:g} min a contender, one thread each, held out: {opts.held_out_crops} crops of coffee + the whole photo"
                + "".join(f", {key} {value}" for key, value in (("upsample", opts.upsample),
                                                                 ("downsample", opts.downsample)) if value)
                + "".join(f", {item}" for item in opts.fields))
