@@ -85,3 +85,18 @@ def test_a_tiny_contender_run_writes_finite_figures(task: Path, tmp_path: Path) 
     for key in ("psnr_db", "ssim", "kid", "checkerboard_median", "checkerboard_whole", "seconds_per_step"):
         assert math.isfinite(row[key]), key
     assert Path(row["sheet"]).is_file()
+
+
+def test_a_kept_task_folder_is_reused_with_the_settings_it_was_built_with(tmp_path: Path) -> None:
+    folder = tmp_path / "kept"
+    bench.main(["--task", str(folder), "--build-only", "--crops", "8", "--size", "32", "--held-out-crops", "2",
+                "--style", "poster", "--seed", "3"])
+    assert len(list((folder / "A").glob("*.png"))) == 8
+    first = (folder / "A").iterdir().__next__().read_bytes()
+    # Another run asks for other settings: the kept task wins and is not rebuilt.
+    opts = bench.parse(["--task", str(folder), "--crops", "160", "--size", "128", "--style", "colour"])
+    assert bench.task_folder(folder, opts) == folder
+    assert (opts.style, opts.crops, opts.size, opts.held_out_crops, opts.seed) == ("poster", 8, 32, 2, 3)
+    assert (folder / "A").iterdir().__next__().read_bytes() == first
+    with pytest.raises(SystemExit, match="--task"):
+        bench.main(["--build-only"])
