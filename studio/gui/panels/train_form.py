@@ -37,7 +37,8 @@ from studio.gui.worker import TaskSlot
 
 PRESET_HINTS = {
     "reference": "The reference implementation's models and settings: the best quality, best on a GPU.",
-    "fast": "A light model with a quarter of the channels at 128 px: trains on a laptop CPU.",
+    "fast": "A light model with a quarter of the channels at 128 px: trains on a laptop CPU "
+            "(on a GPU it is no faster than the reference).",
 }
 # The fast preset of the kinds whose fast preset is not the light translator at 128 px.
 FAST_HINTS = {
