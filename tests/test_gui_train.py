@@ -317,3 +317,21 @@ def test_a_spade_run_from_photos_alone_makes_its_own_label_maps(window, qtbot, t
     card = ModelStore().get(finished.args[0]["model"]).card
     assert card["kind"] == "spade" and len(card["palette"]) == 4 and "segmenter" in card
     screenshot(window, "gui-train-spade")
+
+
+def test_the_preset_suits_the_device_until_the_person_picks_one(window, qtbot):
+    from studio.gui.panels.train_form import TrainForm
+
+    qtbot.waitUntil(lambda: window.ctx.device_type != "", timeout=30_000)  # the window's own probe is in
+    form = TrainForm(window.ctx)
+    qtbot.addWidget(form)
+    form.set_kind("cyclegan")
+    assert form.preset.currentData() == ("fast" if window.ctx.device_type == "cpu" else "reference")
+    window.ctx.set_device("CUDA GPU", ["auto", "cpu", "cuda"], "cuda")
+    assert form.preset.currentData() == "reference"
+    window.ctx.set_device("CPU (2 threads)", ["auto", "cpu"], "cpu")
+    assert form.preset.currentData() == "fast"
+    form.preset.setCurrentIndex(form.preset.findData("reference"))
+    form.preset.activated.emit(form.preset.currentIndex())  # what a click on the item sends
+    window.ctx.set_device("CPU (2 threads)", ["auto", "cpu"], "cpu")
+    assert form.preset.currentData() == "reference"  # the person's choice stays

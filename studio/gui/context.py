@@ -70,13 +70,14 @@ class AppContext(QObject):
     notified = Signal(str, str, object)  # message, level (info/success/warning/error), action or None
     error_reported = Signal(str, str)  # title, one-line message
     navigate_requested = Signal(str, object)  # panel key, argument for the panel (or None)
-    device_changed = Signal(str)
+    device_changed = Signal(str)  # the label; device_type says which kind of device it is
 
     def __init__(self, settings: Settings, store: StoreHub, parent: QObject | None = None):
         super().__init__(parent)
         self.settings = settings
         self.store = store
         self.device_label = "detecting…"
+        self.device_type = ""  # "cpu", "cuda", "mps" once probed
         self.devices_available: list[str] = ["auto", "cpu"]
 
     def notify(self, message: str, level: str = "info", action: tuple[str, Any] | None = None) -> None:
@@ -92,7 +93,8 @@ class AppContext(QObject):
     def navigate(self, key: str, argument: Any = None) -> None:
         self.navigate_requested.emit(key, argument)
 
-    def set_device(self, label: str, available: list[str]) -> None:
+    def set_device(self, label: str, available: list[str], device_type: str = "") -> None:
         self.device_label = label
+        self.device_type = device_type
         self.devices_available = available
         self.device_changed.emit(label)

@@ -291,7 +291,7 @@ class MainWindow(QMainWindow):
         self._device_slot.start(device_job(self.ctx.settings.engine_device()), "probing the device")
 
     def _device_found(self, found: dict) -> None:
-        self.ctx.set_device(found["label"], list(found.get("available", ["auto", "cpu"])))
+        self.ctx.set_device(found["label"], list(found.get("available", ["auto", "cpu"])), found.get("type", ""))
         self.device_label.setText(f"Device: {found['label']}")
         if not self._settled:
             # Start-up (Qt, torch, the device probe) leaves a few hundred thousand long-lived

@@ -217,12 +217,16 @@ class TrainForm(QWidget):
         self.pair_mode.currentIndexChanged.connect(self._kind_changed)
         self.labels_mode.currentIndexChanged.connect(self._kind_changed)
         self.preset.currentIndexChanged.connect(self._preset_changed)
+        self._preset_chosen = False  # the person picked a preset: the device no longer picks it
+        self.preset.activated.connect(lambda _i: setattr(self, "_preset_chosen", True))
+        self.ctx.device_changed.connect(self._device_changed)  # a bound method: disconnected with the form
         self.advanced_toggle.toggled.connect(self._toggle_advanced)
         self.name.textChanged.connect(lambda _t: self.changed.emit())
         self.ctx.store.changed.connect(self._fill_base_models)
         self.ctx.store.changed.connect(self._fill_teachers)
         self._fill_teachers()
         self._kind_changed()
+        self._preset_for_device()
         self._preset_changed()
 
     def _toggle_advanced(self, shown: bool) -> None:
@@ -287,6 +291,18 @@ class TrainForm(QWidget):
         self.teacher.setCurrentIndex(max(0, self.teacher.findData(name)))
         if direction is not None:
             self.direction.setCurrentIndex(max(0, self.direction.findData(direction)))
+
+    def _device_changed(self, _label: str) -> None:
+        self._preset_for_device()
+
+    def _preset_for_device(self) -> None:
+        """The preset that suits the device training will run on, until the person picks one: fast on a
+        CPU (the reference's steps cost ten times as much there), the reference on a GPU (where the
+        light layers save nothing: README "Training speed")."""
+        if self._preset_chosen or not self.ctx.device_type or TRAINERS[self.current_kind()].copies_a_model:
+            return
+        wanted = "fast" if self.ctx.device_type == "cpu" else "reference"
+        self.preset.setCurrentIndex(self.preset.findData(wanted))
 
     def _preset_changed(self) -> None:
         preset = self.preset.currentData()
