@@ -5,7 +5,6 @@ The checkerboard measure is :mod:`studio.core.evaluate.checkerboard`; its own ch
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -31,17 +30,14 @@ FAST = {
     "mobile_resnet_generator": {"n_blocks": 6, "ngf": 16, "norm": "instance"},
     "unet_generator": {"num_downs": 7, "ngf": 16, "norm": "batch", "use_dropout": True},
 }
-# The transposed-convolution poster starter's translations of the coffee photo (150x100) as the code at
-# git HEAD (5cc8f99) made them, before the upsample parameter existed: sha256 of the float32 output array.
-# Two fingerprints each: the same unchanged model and code give other low bits on this project's second
-# kind of machine (AMD EPYC, Pillow 13, recorded 2026-12-02 at d81ab77, before any change of this stop).
-# The sketch starter was retrained with bilinear layers (issue 16), so its old fingerprint has no model left.
-HEAD_OUTPUTS = {
-    ("photo to poster", "a2b"): {"bd2eefcc91a5a449b0f0850749df6c9763221d75c0e66a18f55354eed2cff15a",
-                                 "91b743ae9fd6bd1e1e4404dc5ad6820a167fe5b6a788e27d65a0480b85a8a1cc"},
-    ("photo to poster", "b2a"): {"a667f1b86856618fb2abcfba1fae9e819415bc8b2949ac9ce64871e28c2c040b",
-                                 "9a6dbbf891fcf946cc731377b219f41234be04f9e1cffd3733b9001d9a13608f"},
-}
+# The transposed-convolution poster starter's translations (a2b, b2a) of the coffee photo taken every fourth
+# pixel (100x150, no resampling library in between), as uint16 (value x 65535). Recorded 2026-12-04 with the code
+# of ad51fa9, which had passed the bit-identical fingerprints recorded before the upsample parameter existed
+# (5cc8f99) on both of the project's earlier machine kinds. Exact fingerprints broke on a third kind (same
+# model, code and input; other convolution kernels), so the check is now a tolerance: kernels move outputs by
+# ~1e-6 (measured across ATen's CPU capabilities), any change of architecture or weights by far more than 1e-4.
+STARTER_OUTPUTS = Path(__file__).resolve().parent / "data" / "poster_starter_coffee.npz"
+STARTER_TOLERANCE = 1e-4
 
 
 def smooth_image(seed: int = 0, side: int = 128, sigma: float = 6.0) -> np.ndarray:
@@ -187,17 +183,22 @@ def test_fast_presets_choose_resize_and_the_reference_preset_stays_the_reference
 
 # -- compatibility -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "direction"), list(HEAD_OUTPUTS))
-def test_starter_models_translate_bit_identically_to_before(name, direction, tmp_path):
+@pytest.mark.parametrize("direction", ["a2b", "b2a"])
+def test_the_poster_starter_translates_as_before(direction, tmp_path):
+    from skimage import data
+
     store = ModelStore(tmp_path / "user", MODELS)
-    info = store.get(name)
+    info = store.get("photo to poster")
     for spec in info.card["networks"].values():
         # No parameter in the card, and the rebuilt network's config equals the card's (fine-tuning checks that).
         assert "upsample" not in spec["params"]
         assert nets.build(spec["arch"], spec["params"]).config == spec["params"]
-    out = Translator(store.load(info), direction, device="cpu").translate_array(photo("coffee", (150, 100)))
-    assert out.dtype == np.float32
-    assert hashlib.sha256(out.tobytes()).hexdigest() in HEAD_OUTPUTS[(name, direction)]
+    coffee = data.coffee()[::4, ::4].astype(np.float32) / 255.0
+    out = Translator(store.load(info), direction, device="cpu").translate_array(coffee)
+    assert out.dtype == np.float32 and out.shape == coffee.shape
+    with np.load(STARTER_OUTPUTS) as recorded:
+        before = recorded[direction].astype(np.float32) / 65535.0
+    assert np.abs(out - before).max() < STARTER_TOLERANCE
 
 
 def save_resize_cyclegan(name: str) -> str:
