@@ -24,8 +24,9 @@ Styles (``--style``):
 
 Contenders (``--contenders``, comma separated): ``cyclegan``, ``cut``, ``fastcut``, each also as
 ``NAME+aug`` (DiffAugment "color,translation,cutout" before the discriminators), all at the
-``fast`` preset (``--preset reference``: the papers' networks, with ``--size 256``), configured by ``studio.core.train.presets.preset`` as ``studio train`` does and
-trained by the engine's own trainer, data and step loop on the CPU. Each trains for the same budget
+``fast`` preset (``--preset reference``: the papers' networks, with ``--size 256``), configured by
+``studio.core.train.presets.preset`` as ``studio train`` does and trained by the engine's own
+trainer, data and step loop on the CPU (or ``--device``). Each trains for the same budget
 of training time (``--minutes``) as ``studio train --minutes`` does (:class:`studio.core.train.hooks.TimeBudget`):
 the total is fitted to the budget after the first steps and again at a tenth of it, the reference's
 schedule (half constant, half linear decay) is fitted to that total, and training stops at the total or
@@ -55,8 +56,8 @@ Flags: ``--style``, ``--contenders``, ``--minutes`` (per contender), ``--crops``
 bf16 autocast and channels_last, as ``studio train`` on a GPU), ``--task DIR`` (reuse the task built
 there, with the style, crops, size and seed its ``task.json`` records, or build it there and keep it:
 a GPU machine without scikit-image runs a task built elsewhere; ``--build-only`` stops after building),
-``--out DIR`` (default: a new temporary folder). Into ``--out`` go one PNG per contender (rows of x | f(x) | G(x) for held-out crops),
-each child's log and ``results.json``. Prints a Markdown table for the README and the JSON.
+``--out DIR`` (default: a new temporary folder). Into ``--out`` go one PNG per contender (rows of
+x | f(x) | G(x) for held-out crops), each child's log and ``results.json``. Prints a Markdown table for the README and the JSON.
 
 Caveats: one thread per contender (``OMP_NUM_THREADS=1``), so seconds per step are single-core
 CPU figures; ``--jobs 2`` on a two-core machine runs two contenders side by side, each still on one
@@ -457,7 +458,8 @@ def main(argv: list[str] | None = None) -> None:
         rows.update(run_contenders(contenders, common, out, max(1, opts.jobs)))
     kid_space = feature_space().name
     setting = (f"style {opts.style}, {opts.crops} crops a domain at {opts.size} px, {opts.preset} preset on "
-               f"{opts.device}, {opts.minutes:g} min a contender, one thread each, held out: {opts.held_out_crops} crops of coffee + the whole photo"
+               f"{opts.device}, {opts.minutes:g} min a contender, one thread each, held out: "
+               f"{opts.held_out_crops} crops of coffee + the whole photo"
                + "".join(f", {key} {value}" for key, value in (("upsample", opts.upsample),
                                                                 ("downsample", opts.downsample)) if value)
                + "".join(f", {item}" for item in opts.fields))
