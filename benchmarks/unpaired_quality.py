@@ -42,8 +42,10 @@ target itself (G(x) = f(x), for the distribution and checkerboard figures):
   installed (``studio[metrics]``): the table says which. Pixel KID compares colours and coarse
   layout, not perceptual features, and 16 held-out crops make it noisy; the target's own row is
   its floor for this content;
-- the checkerboard index (``studio.core.evaluate.checkerboard``): G(x)'s spectral power at the
-  Nyquist frequencies over f(x)'s, the median over the crops and on the whole photo (≤ 1.5: none);
+- the checkerboard index (``studio.core.evaluate.checkerboard``): G(x)'s share of spectral power at
+  the Nyquist frequencies over f(x)'s, the median over the crops and on the whole photo (≤ 1.5: none);
+- the Nyquist power itself over f(x)'s (``nyquist_power_ratio``), median crop and whole photo: a
+  share also rises when G(x) has less contrast than f(x), this ratio only with a pattern f(x) lacks;
 - the whole photo as the app translates it with a working scale of the training's load size
   (``studio models set NAME --working-size PX``: translated at that short side, the photo's detail
   brought back by the guided filter, :mod:`studio.core.translate.guided`): PSNR and checkerboard index;
@@ -189,7 +191,7 @@ def figures(outputs: list[np.ndarray], targets: list[np.ndarray], whole_output: 
             real_b_features: np.ndarray, extractor: Any, pixel: bool = True) -> dict[str, float | None]:
     """The row of one contender: outputs G(x) against targets f(x), all floats in [0, 1] H×W×3."""
     from studio.core.evaluate import metrics
-    from studio.core.evaluate.checkerboard import checkerboard_index
+    from studio.core.evaluate.checkerboard import checkerboard_index, nyquist_power_ratio
 
     row: dict[str, float | None] = {
         "psnr_db": float(np.mean([metrics.psnr(o, t) for o, t in zip(outputs, targets, strict=True)])) if pixel else None,
@@ -198,6 +200,9 @@ def figures(outputs: list[np.ndarray], targets: list[np.ndarray], whole_output: 
         "checkerboard_median": float(np.median([checkerboard_index(o, t)
                                                 for o, t in zip(outputs, targets, strict=True)])),
         "checkerboard_whole": checkerboard_index(whole_output, whole_target),
+        "nyquist_power_median": float(np.median([nyquist_power_ratio(o, t)
+                                                 for o, t in zip(outputs, targets, strict=True)])),
+        "nyquist_power_whole": nyquist_power_ratio(whole_output, whole_target),
     }
     return row
 
@@ -357,19 +362,20 @@ def number(value: float | None, digits: int) -> str:
 
 def markdown_table(rows: dict[str, dict[str, Any]], kid_space: str) -> str:
     lines = [f"| contender | steps | s/step | PSNR vs f(x), dB | SSIM | KID vs B ({kid_space}) "
-             f"| checkerboard (median crop) | checkerboard (whole photo) | whole photo at the training scale: "
-             f"PSNR / checkerboard |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"| checkerboard (median crop) | checkerboard (whole photo) | Nyquist power vs f(x)'s (median crop / "
+             f"whole photo) | whole photo at the training scale: PSNR / checkerboard |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, row in rows.items():
         if "error" in row:
-            lines.append(f"| {name} | failed: {row['error'][:80]} | | | | | | | |")
+            lines.append(f"| {name} | failed: {row['error'][:80]} | | | | | | | | |")
             continue
         steps = "—" if row["steps"] is None else str(row["steps"])
         if row.get("planned_steps") and row["planned_steps"] > row["steps"]:
             steps += f" of {row['planned_steps']}"  # the budget ran out before the schedule's end
         lines.append(f"| {name} | {steps} | {number(row['seconds_per_step'], 3)} | {number(row['psnr_db'], 2)} "
                      f"| {number(row['ssim'], 3)} | {number(row['kid'], 4)} | {number(row['checkerboard_median'], 2)} "
-                     f"| {number(row['checkerboard_whole'], 2)} | {number(row.get('psnr_whole_working'), 2)} / "
+                     f"| {number(row['checkerboard_whole'], 2)} | {number(row.get('nyquist_power_median'), 2)} / "
+                     f"{number(row.get('nyquist_power_whole'), 2)} | {number(row.get('psnr_whole_working'), 2)} / "
                      f"{number(row.get('checkerboard_whole_working'), 2)} |")
     return "\n".join(lines)
 

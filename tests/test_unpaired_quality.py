@@ -82,7 +82,8 @@ def test_a_tiny_contender_run_writes_finite_figures(task: Path, tmp_path: Path) 
     subprocess.run(bench.child_command(args), check=True, env=env, timeout=120, capture_output=True)
     row = json.loads(result.read_text())
     assert row["steps"] == 3
-    for key in ("psnr_db", "ssim", "kid", "checkerboard_median", "checkerboard_whole", "seconds_per_step"):
+    for key in ("psnr_db", "ssim", "kid", "checkerboard_median", "checkerboard_whole", "nyquist_power_median",
+                "nyquist_power_whole", "seconds_per_step"):
         assert math.isfinite(row[key]), key
     assert Path(row["sheet"]).is_file()
 

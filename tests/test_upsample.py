@@ -16,7 +16,7 @@ from scipy.ndimage import gaussian_filter
 
 from studio.core import nets
 from studio.core.errors import ModelError
-from studio.core.evaluate.checkerboard import checkerboard_index, nyquist_fraction
+from studio.core.evaluate.checkerboard import checkerboard_index, nyquist_fraction, nyquist_power_ratio
 from studio.core.export import export_onnx_job
 from studio.core.jobs import Finished
 from studio.core.nets.unet import UnetSkipConnectionBlock
@@ -62,6 +62,19 @@ def test_a_checkerboard_scores_high_and_a_smooth_image_about_one():
     assert 0.9 < nyquist_fraction(board[:, :, 0]) <= 1.0
     with pytest.raises(ValueError, match="4×4"):
         nyquist_fraction(np.zeros((2, 8)))
+
+
+def test_the_power_ratio_tells_a_pattern_from_a_washed_out_picture():
+    target = smooth_image(sigma=2.0) + 0.02 * np.random.default_rng(3).standard_normal((128, 128, 3))  # fine grain
+    washed = 0.5 * (target - target.mean()) + target.mean()  # half the contrast, no pattern of its own
+    board = (np.indices((128, 128)).sum(axis=0) % 2)[:, :, None] * 0.1
+    assert checkerboard_index(washed, target) == pytest.approx(1.0)  # shares: scale-free
+    assert nyquist_power_ratio(washed, target) == pytest.approx(0.25)
+    assert nyquist_power_ratio(target, target) == pytest.approx(1.0)
+    assert nyquist_power_ratio(washed + board, target) > 100
+    # An output that lost its low-frequency contrast but kept the target's grain: index high, ratio ~1.
+    flat = target - smooth_image(sigma=2.0) + 0.5
+    assert checkerboard_index(flat, target) > 3 and nyquist_power_ratio(flat, target) == pytest.approx(1.0, rel=0.2)
 
 
 # -- the layers at initialisation -------------------------------------------------------------------
