@@ -30,6 +30,7 @@ def test_cyclegan_trains_on_real_photos_skips_junk_and_publishes(tmp_path):
     events = run(train_job(tiny_config("cyclegan", "horse2zebra", a, b)))
     logs = " ".join(e.message for e in events if isinstance(e, Log))
     assert "notes.png" in logs and "empty.jpg" in logs
+    assert "the reference preset on a CPU" in logs  # the person hears that a step costs ten fast ones
     assert isinstance(events[-1], Finished) and events[-1].value["model"] == "horse2zebra"
     steps = [e.step for e in events if isinstance(e, Losses)]
     assert steps == [1, 2, 3, 4, 5, 6]
