@@ -125,8 +125,8 @@ def _train(config: TrainConfig, trainer_class: type[Trainer], dataset: Any, save
                                  f"{devices.describe(device)}: images {counts}; {run.steps_per_epoch} steps per "
                                  f"epoch, {run.total} steps")
     if device.type == "cpu" and config.preset == "reference" and config.kind in CPU_HEAVY_REFERENCE:
-        yield log_event(log, "info", "the reference preset on a CPU: each step costs about ten times a fast-preset "
-                                     "step (README \"Training speed\"); the fast preset trains a light model at 128 px")
+        yield log_event(log, "info", "the reference preset on a CPU: each step costs about ten fast-preset steps; "
+                                     "the fast preset trains a light model at 128 px")
     yield Progress(run.step, run.total, "starting", stats={"epoch": run.epoch})
 
     publisher = Publisher(store)
