@@ -219,7 +219,7 @@ class TrainForm(QWidget):
         self.preset.currentIndexChanged.connect(self._preset_changed)
         self._preset_chosen = False  # the person picked a preset: the device no longer picks it
         self.preset.activated.connect(lambda _i: setattr(self, "_preset_chosen", True))
-        self.ctx.device_changed.connect(self._device_changed)  # a bound method: disconnected with the form
+        self.ctx.device_changed.connect(self._preset_for_device)  # a bound method: disconnected with the form
         self.advanced_toggle.toggled.connect(self._toggle_advanced)
         self.name.textChanged.connect(lambda _t: self.changed.emit())
         self.ctx.store.changed.connect(self._fill_base_models)
@@ -292,10 +292,7 @@ class TrainForm(QWidget):
         if direction is not None:
             self.direction.setCurrentIndex(max(0, self.direction.findData(direction)))
 
-    def _device_changed(self, _label: str) -> None:
-        self._preset_for_device()
-
-    def _preset_for_device(self) -> None:
+    def _preset_for_device(self, _label: str = "") -> None:
         """The preset that suits the device training will run on, until the person picks one: fast on a
         CPU (the reference's steps cost ten times as much there), the reference on a GPU (where the
         light layers save nothing: README "Training speed")."""
